@@ -1,0 +1,46 @@
+# Everything a fresh machine needs is installed by these targets: `make demo`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint check-template unit e2e clean bench
+
+$(BIN)/fanout: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The SAM CLI has its own pins; a separate environment keeps them out of the project's.
+$(SAM_VENV)/bin/sam: tools/sam-requirements.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet -r tools/sam-requirements.txt
+	touch $@
+
+demo: $(BIN)/fanout
+	$(BIN)/fanout demo
+
+test: lint check-template
+	$(BIN)/pytest -q
+
+lint: $(BIN)/fanout
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+check-template: $(BIN)/fanout $(SAM_VENV)/bin/sam
+	$(BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam build --template-file template.yaml \
+		--build-dir .aws-sam/build
+
+bench: $(BIN)/fanout
+	$(BIN)/python -m bench
+
+# Called by `sam build` (BuildMethod: makefile): the project and its runtime dependencies.
+build-SplitterFunction build-WorkerFunction:
+	$(PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" .
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam build *.egg-info .mypy_cache .pytest_cache .ruff_cache

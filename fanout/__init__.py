@@ -1,0 +1,1 @@
+"""The contract the splitter, the worker and the CLI share: messages, jobs, settings, limits."""

@@ -1,0 +1,102 @@
+"""The work message the splitter sends and the worker reads, and the keys derived from it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from fanout.errors import PermanentError
+
+MESSAGE_FORMAT_VERSION = 1
+
+
+class RowFailure(TypedDict, total=False):
+    """Why a row could not be posted, as the DLQ shows it."""
+
+    status: int | None
+    error: str
+    excerpt: str
+    attempts: int
+    at: str
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkMessage:
+    """A group of rows of one job; `seq` numbers the messages of a job from 1."""
+
+    job_id: str
+    seq: int
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+    failures: dict[int, RowFailure] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable across redelivery and redrive: the ledger's key for this message."""
+        return f"{self.job_id}#{self.seq}"
+
+    def to_body(self) -> str:
+        body: dict[str, Any] = {
+            "v": MESSAGE_FORMAT_VERSION,
+            "job": self.job_id,
+            "seq": self.seq,
+            "cols": list(self.columns),
+            "rows": [[row.number, list(row.values)] for row in self.rows],
+        }
+        if self.failures:
+            body["failures"] = {str(n): f for n, f in self.failures.items()}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_body(cls, body: str) -> WorkMessage:
+        try:
+            data = json.loads(body)
+            if data.get("v") != MESSAGE_FORMAT_VERSION:
+                raise PermanentError(f"unknown message format version {data.get('v')!r}")
+            columns = tuple(str(c) for c in data["cols"])
+            rows = tuple(Row(int(n), tuple(str(v) for v in values)) for n, values in data["rows"])
+            failures = {int(n): f for n, f in data.get("failures", {}).items()}
+            return cls(str(data["job"]), int(data["seq"]), columns, rows, failures)
+        except PermanentError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentError(f"malformed work message: {exc}") from exc
+
+    def with_rows(self, numbers: set[int], failures: dict[int, RowFailure]) -> WorkMessage:
+        """The same message narrowed to some of its rows, carrying why they failed."""
+        rows = tuple(row for row in self.rows if row.number in numbers)
+        return WorkMessage(self.job_id, self.seq, self.columns, rows, failures)
+
+
+def encoded_size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def idempotency_key(job_id: str, row_number: int) -> str:
+    """The same for the same row of the same file on every attempt, redelivery and redrive."""
+    return f"{job_id}:{row_number}"
+
+
+def row_payload(columns: tuple[str, ...], values: tuple[str, ...]) -> dict[str, str]:
+    """The JSON object posted for a row: each header name mapped to the row's value."""
+    return dict(zip(columns, values, strict=True))
+
+
+_SLUG = re.compile(r"[^A-Za-z0-9]+")
+
+
+def job_id_for(bucket: str, key: str, version: str) -> str:
+    """One job per object version: readable from the file name, unique by the version."""
+    stem = key.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    slug = _SLUG.sub("-", stem).strip("-")[:40] or "job"
+    digest = hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:12]
+    return f"{slug}-{digest}"

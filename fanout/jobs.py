@@ -1,0 +1,167 @@
+"""The job record: one per object version, read by `fanout status` and the report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+SPLITTING = "splitting"
+SPLIT = "split"
+SPLIT_FAILED = "failed"
+
+COUNTERS = ("rows_posted", "rows_failed", "rows_rejected")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    bucket: str
+    key: str
+    version: str
+    split_state: str
+    rows_total: int | None
+    rows_posted: int
+    rows_failed: int
+    rows_rejected: int
+    created_at: str
+    updated_at: str
+    started: float
+    finished: float | None
+    error: str
+
+    @property
+    def rows_settled(self) -> int:
+        return self.rows_posted + self.rows_failed + self.rows_rejected
+
+    @property
+    def state(self) -> str:
+        """splitting, running, done, done_with_failures or failed."""
+        if self.split_state == SPLIT_FAILED:
+            return "failed"
+        if self.split_state == SPLITTING or self.rows_total is None:
+            return "splitting"
+        if self.rows_settled < self.rows_total:
+            return "running"
+        return "done_with_failures" if self.rows_failed or self.rows_rejected else "done"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in ("done", "done_with_failures", "failed")
+
+
+def _n(item: dict[str, Any], name: str) -> int:
+    return int(item[name]["N"]) if name in item else 0
+
+
+def _job_from_item(item: dict[str, Any]) -> Job:
+    return Job(
+        job_id=item["job_id"]["S"],
+        bucket=item["bucket"]["S"],
+        key=item["key"]["S"],
+        version=item["version"]["S"],
+        split_state=item["split_state"]["S"],
+        rows_total=int(item["rows_total"]["N"]) if "rows_total" in item else None,
+        rows_posted=_n(item, "rows_posted"),
+        rows_failed=_n(item, "rows_failed"),
+        rows_rejected=_n(item, "rows_rejected"),
+        created_at=item["created_at"]["S"],
+        updated_at=item.get("updated_at", item["created_at"])["S"],
+        started=float(item["started"]["N"]),
+        finished=float(item["finished"]["N"]) if "finished" in item else None,
+        error=item.get("error", {}).get("S", ""),
+    )
+
+
+def counter_update(job_id: str, table: str, deltas: dict[str, int]) -> dict[str, Any]:
+    """An Update action adding to the job's counters, for a transaction or on its own."""
+    names = [name for name in COUNTERS if deltas.get(name)]
+    expression = "ADD " + ", ".join(f"{n} :{n}" for n in names) + " SET updated_at = :now"
+    values: dict[str, Any] = {f":{n}": {"N": str(deltas[n])} for n in names}
+    values[":now"] = {"S": now_iso()}
+    return {
+        "TableName": table,
+        "Key": {"job_id": {"S": job_id}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeValues": values,
+    }
+
+
+class JobStore:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    def create(self, job_id: str, bucket: str, key: str, version: str) -> bool:
+        """Record a new job; False if this object version already has one."""
+        now = now_iso()
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "job_id": {"S": job_id},
+                    "bucket": {"S": bucket},
+                    "key": {"S": key},
+                    "version": {"S": version},
+                    "split_state": {"S": SPLITTING},
+                    "created_at": {"S": now},
+                    "updated_at": {"S": now},
+                    "started": {"N": repr(time.time())},
+                },
+                ConditionExpression="attribute_not_exists(job_id)",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get(self, job_id: str) -> Job | None:
+        item = self._db.get_item(TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+        return _job_from_item(item["Item"]) if "Item" in item else None
+
+    def list(self) -> list[Job]:
+        jobs: list[Job] = []
+        for page in self._db.get_paginator("scan").paginate(TableName=self._table):
+            jobs.extend(_job_from_item(item) for item in page["Items"])
+        return sorted(jobs, key=lambda job: job.started)
+
+    def add_counts(self, job_id: str, deltas: dict[str, int]) -> None:
+        if any(deltas.get(name) for name in COUNTERS):
+            self._db.update_item(**counter_update(job_id, self._table, deltas))
+
+    def finish_split(self, job_id: str, rows_total: int, rows_rejected: int) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET split_state = :s, rows_total = :t, rows_rejected = :r, updated_at = :now",
+            ExpressionAttributeValues={
+                ":s": {"S": SPLIT},
+                ":t": {"N": str(rows_total)},
+                ":r": {"N": str(rows_rejected)},
+                ":now": {"S": now_iso()},
+            },
+        )
+
+    def fail_split(self, job_id: str, reason: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET split_state = :s, #e = :e, updated_at = :now",
+            ExpressionAttributeNames={"#e": "error"},
+            ExpressionAttributeValues={
+                ":s": {"S": SPLIT_FAILED},
+                ":e": {"S": reason},
+                ":now": {"S": now_iso()},
+            },
+        )

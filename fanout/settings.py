@@ -1,0 +1,81 @@
+"""Each function's settings, read from the environment that template.yaml declares.
+
+The names here are the keys of the functions' `Environment.Variables` in template.yaml; the
+local stack builds the same environment from the template, so there is no second copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fanout.errors import ConfigError
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"setting {name} is missing")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, low: int, high: int) -> int:
+    raw = _text(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"setting {name}={value} is outside {low}..{high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float:
+    raw = _text(env, name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"setting {name}={value} is outside {low}..{high}")
+    return value
+
+
+@dataclass(frozen=True)
+class SplitterSettings:
+    jobs_table: str
+    work_queue_url: str
+    rows_per_message: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SplitterSettings:
+        return cls(
+            jobs_table=_text(env, "JOBS_TABLE"),
+            work_queue_url=_text(env, "WORK_QUEUE_URL"),
+            rows_per_message=_int(env, "ROWS_PER_MESSAGE", 1, 10_000),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    api_url: str
+    threads: int
+    request_timeout_s: float
+    attempt_limit: int
+    max_receive_count: int
+    jobs_table: str
+    ledger_table: str
+    dlq_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
+        return cls(
+            api_url=_text(env, "API_URL"),
+            threads=_int(env, "THREADS", 1, 256),
+            request_timeout_s=_float(env, "REQUEST_TIMEOUT_S", 0.1, 300),
+            attempt_limit=_int(env, "ATTEMPT_LIMIT", 1, 20),
+            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 1, 1000),
+            jobs_table=_text(env, "JOBS_TABLE"),
+            ledger_table=_text(env, "LEDGER_TABLE"),
+            dlq_url=_text(env, "DLQ_URL"),
+        )

@@ -1,0 +1,177 @@
+"""A loopback API that takes 30-80 ms a call, like the one in the story, and counts what it saw.
+
+Used by `fanout demo`, the tests and the benchmarks. `decide` lets a test answer some rows with
+errors; GET /stats returns what arrived, so a separate process can be checked too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+READY_PREFIX = "fanout-demo-api-ready "
+
+
+@dataclass(frozen=True)
+class Call:
+    key: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b'{"ok":true}'
+
+
+Decide = Callable[[Call], Reply]
+
+
+def always_ok(call: Call) -> Reply:
+    return Reply()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    api: DemoApi
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # one line per request would drown everything else
+
+    def do_GET(self) -> None:
+        if self.path != "/stats":
+            self._reply(Reply(404, body=b'{"error":"not found"}'))
+            return
+        self._reply(Reply(body=json.dumps(self.server.api.stats()).encode()))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length)
+        api = self.server.api
+        try:
+            payload = json.loads(raw)
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self._reply(Reply(400, body=b'{"error":"body is not a JSON object"}'))
+            return
+        key = self.headers.get("Idempotency-Key", "")
+        if self.headers.get("Content-Type") != "application/json":
+            self._reply(Reply(415, body=b'{"error":"expected application/json"}'))
+            return
+        attempt = api.note_attempt(key)
+        time.sleep(api.latency())
+        reply = api.decide(Call(key, payload, attempt))
+        if 200 <= reply.status < 300:
+            api.note_success(key, payload)
+        self._reply(reply)
+
+    def _reply(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+class DemoApi:
+    def __init__(
+        self,
+        latency_s: tuple[float, float] = (0.03, 0.08),
+        decide: Decide = always_ok,
+        port: int = 0,
+        keep_payloads: bool = False,
+    ) -> None:
+        self._latency = latency_s
+        self.decide = decide
+        self._keep_payloads = keep_payloads
+        self._lock = threading.Lock()
+        self.attempts: Counter[str] = Counter()
+        self.successes: Counter[str] = Counter()
+        self.payloads: dict[str, dict[str, Any]] = {}
+        self._server = _Server((LOOPBACK, port), _Handler)
+        self._server.api = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}/rows"
+
+    def latency(self) -> float:
+        low, high = self._latency
+        return random.uniform(low, high) if high > low else low
+
+    def note_attempt(self, key: str) -> int:
+        with self._lock:
+            self.attempts[key] += 1
+            return self.attempts[key]
+
+    def note_success(self, key: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self.successes[key] += 1
+            if self._keep_payloads:
+                self.payloads[key] = payload
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "calls": sum(self.attempts.values()),
+                "rows_accepted": len(self.successes),
+                "duplicates": sum(n - 1 for n in self.successes.values()),
+            }
+
+    def __enter__(self) -> DemoApi:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="demo-api", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A loopback API that takes 30-80 ms a call.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, nargs=2, default=(30.0, 80.0), metavar=("MIN", "MAX"))
+    args = parser.parse_args(argv)
+    api = DemoApi((args.latency_ms[0] / 1000, args.latency_ms[1] / 1000), port=args.port)
+    api.start()
+    print(f"{READY_PREFIX}{api.url}", flush=True)
+    try:
+        sys.stdin.read()  # runs until the parent closes our stdin
+    except KeyboardInterrupt:
+        pass
+    api.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The embedded AWS emulator (moto's server) in a child process on a free loopback port.
+
+A separate process keeps the emulator's request handling off the interpreter that runs the
+handlers' threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from types import TracebackType
+
+from fanout.errors import FanoutError
+
+LOOPBACK = "127.0.0.1"
+READY_PREFIX = "fanout-emulator-ready "
+START_TIMEOUT_S = 60.0
+
+
+class Emulator:
+    """Starts on enter, stops on exit; `endpoint_url` is where boto3 should point."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._process: subprocess.Popen[str] | None = None
+        self.endpoint_url = ""
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "infra.emulator", "--port", str(self._port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        line = self._process.stdout.readline()
+        if not line.startswith(READY_PREFIX) or time.monotonic() > deadline:
+            self.stop()
+            raise FanoutError(f"the AWS emulator did not start (port {self._port})")
+        self.endpoint_url = f"http://{LOOPBACK}:{int(line[len(READY_PREFIX):])}"
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+def _serve(port: int) -> None:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    server.start()
+    _, bound = server.get_host_and_port()
+    print(f"{READY_PREFIX}{bound}", flush=True)
+    # The parent holds our stdin open: when it goes, for whatever reason, so do we.
+    try:
+        sys.stdin.read()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Run the embedded AWS emulator.")
+    parser.add_argument("--port", type=int, default=0)
+    _serve(parser.parse_args().port)

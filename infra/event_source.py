@@ -1,0 +1,183 @@
+"""A local SQS event source mapping: poll, invoke with Lambda's event shape, delete what succeeded.
+
+Each poller thread stands for one concurrent execution environment: it owns one handler
+instance (warm across invocations, as on Lambda) and runs one invocation at a time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+
+from fanout.limits import SQS_DELETE_BATCH_MAX_ENTRIES, SQS_RECEIVE_MAX_MESSAGES
+from infra.local_stack import LOCAL_REGION, LocalFunction, SqsTrigger
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+log = logging.getLogger("fanout.local")
+
+# Short polls keep shutdown quick; an empty queue is polled again after this wait.
+POLL_WAIT_S = 1
+# boto3 sessions are not thread-safe: clients and handlers are built one at a time.
+_BUILD_LOCK = threading.Lock()
+
+
+class Handler(Protocol):
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]: ...
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object the handlers use."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: float
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{LOCAL_REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+def handler_factory(function: LocalFunction, **kwargs: Any) -> Callable[[], Handler]:
+    """Builds the function's core from its template environment, as its Lambda handler does."""
+    module = importlib.import_module(function.handler.rsplit(".", 1)[0])
+
+    def build() -> Handler:
+        core: Handler = module.build(function.environment, **kwargs)
+        return core
+
+    return build
+
+
+def sqs_record(message: MessageTypeDef, trigger: SqsTrigger) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": trigger.queue_arn,
+        "awsRegion": LOCAL_REGION,
+    }
+
+
+@dataclass
+class Invocations:
+    """Counts of what the mapping did, for tests and progress."""
+
+    invocations: int = 0
+    errors: int = 0
+    messages_deleted: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, invocations: int = 0, errors: int = 0, deleted: int = 0) -> None:
+        with self.lock:
+            self.invocations += invocations
+            self.errors += errors
+            self.messages_deleted += deleted
+
+
+class LocalEventSource:
+    def __init__(
+        self,
+        session: boto3.Session,
+        function: LocalFunction,
+        trigger: SqsTrigger,
+        build_handler: Callable[[], Handler],
+        concurrency: int,
+    ) -> None:
+        self._session = session
+        self._function = function
+        self._trigger = trigger
+        self._build_handler = build_handler
+        self._concurrency = concurrency
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.stats = Invocations()
+
+    def start(self) -> None:
+        for n in range(self._concurrency):
+            thread = threading.Thread(target=self._run, name=f"{self._function.logical_id}-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+
+    def _run(self) -> None:
+        with _BUILD_LOCK:
+            sqs = self._session.client("sqs")
+            handler = self._build_handler()
+        while not self._stopping.is_set():
+            messages = self._receive(sqs)
+            if messages:
+                self._invoke(sqs, handler, messages)
+
+    def _receive(self, sqs: SQSClient) -> list[MessageTypeDef]:
+        trigger = self._trigger
+        batch: list[MessageTypeDef] = []
+        window_ends = time.monotonic() + trigger.batching_window_s
+        while len(batch) < trigger.batch_size and not self._stopping.is_set():
+            response = sqs.receive_message(
+                QueueUrl=trigger.queue_url,
+                MaxNumberOfMessages=min(SQS_RECEIVE_MAX_MESSAGES, trigger.batch_size - len(batch)),
+                WaitTimeSeconds=0 if batch else POLL_WAIT_S,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            received = response.get("Messages", [])
+            batch.extend(received)
+            if not received or time.monotonic() >= window_ends:
+                break
+        return batch
+
+    def _invoke(self, sqs: SQSClient, handler: Handler, messages: list[MessageTypeDef]) -> None:
+        event = {"Records": [sqs_record(m, self._trigger) for m in messages]}
+        context = LocalContext(self._function.logical_id, self._function.memory_mb, self._function.timeout_s)
+        try:
+            response = handler.handle(event, context)
+        except Exception:
+            # As on Lambda: the whole batch becomes visible again after the visibility timeout.
+            log.exception("%s invocation failed", self._function.logical_id)
+            self.stats.add(invocations=1, errors=1)
+            return
+        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        self._delete(sqs, done)
+        self.stats.add(invocations=1, deleted=len(done))
+
+    def _delete(self, sqs: SQSClient, messages: list[MessageTypeDef]) -> None:
+        for start in range(0, len(messages), SQS_DELETE_BATCH_MAX_ENTRIES):
+            chunk = messages[start : start + SQS_DELETE_BATCH_MAX_ENTRIES]
+            sqs.delete_message_batch(
+                QueueUrl=self._trigger.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+
+
+def concurrency_for(function: LocalFunction, trigger: SqsTrigger, requested: int | None) -> int:
+    """The template's caps (reserved concurrency, the mapping's maximum), scaled down on request."""
+    caps = [c for c in (function.reserved_concurrency, trigger.max_concurrency, requested) if c]
+    return max(1, min(caps)) if caps else 1
+

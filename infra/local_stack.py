@@ -1,0 +1,218 @@
+"""The resources template.yaml declares, created on the emulator, and the functions to run there."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from fanout.errors import ConfigError
+from infra.template import Resolver, load_template, parameter_values
+
+log = logging.getLogger("fanout.local")
+
+LOCAL_STACK_NAME = "fanout-local"
+LOCAL_ACCOUNT = "123456789012"  # moto's default account
+LOCAL_REGION = "us-east-1"
+LOCAL_STACK_ID = (
+    f"arn:aws:cloudformation:{LOCAL_REGION}:{LOCAL_ACCOUNT}:stack/{LOCAL_STACK_NAME}/"
+    "0f5a8c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+)
+
+# Queue properties that are SQS attributes of the same name.
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+)
+
+
+@dataclass(frozen=True)
+class SqsTrigger:
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    batching_window_s: float
+    max_concurrency: int | None
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    logical_id: str
+    handler: str
+    timeout_s: float
+    memory_mb: int
+    environment: dict[str, str]
+    reserved_concurrency: int | None
+    triggers: tuple[SqsTrigger, ...]
+
+
+@dataclass
+class LocalStack:
+    """What the template made: physical names, the stack's outputs, and its functions."""
+
+    parameters: dict[str, str]
+    outputs: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+
+
+def _pseudo() -> dict[str, str]:
+    return {
+        "AWS::StackName": LOCAL_STACK_NAME,
+        "AWS::StackId": LOCAL_STACK_ID,
+        "AWS::AccountId": LOCAL_ACCOUNT,
+        "AWS::Region": LOCAL_REGION,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+class _Builder:
+    def __init__(self, session: boto3.Session, resolver: Resolver, create: bool) -> None:
+        self._sqs = session.client("sqs")
+        self._s3 = session.client("s3")
+        self._dynamodb = session.client("dynamodb")
+        self._resolver = resolver
+        self._create = create
+
+    def build(self, logical_id: str, kind: str, properties: dict[str, Any]) -> None:
+        if kind == "AWS::SQS::Queue":
+            self._queue(logical_id, self._resolver.resolve(properties))
+        elif kind == "AWS::DynamoDB::Table":
+            self._table(logical_id, self._resolver.resolve(properties))
+        elif kind == "AWS::S3::Bucket":
+            self._bucket(logical_id, self._resolver.resolve(properties))
+        elif kind != "AWS::Serverless::Function":
+            # Not emulated locally (log groups, policies, alarms): a name, so references resolve.
+            self._resolver.refs[logical_id] = self._name(logical_id)
+
+    def _name(self, logical_id: str) -> str:
+        return f"{LOCAL_STACK_NAME}-{logical_id}"
+
+    def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id)
+        attributes = {k: str(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        if self._create:
+            url = self._sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+        else:
+            url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        self._resolver.refs[logical_id] = url
+        self._resolver.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{name}"
+        self._resolver.attributes[(logical_id, "QueueName")] = name
+        self._resolver.attributes[(logical_id, "QueueUrl")] = url
+
+    def _table(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("TableName") or self._name(logical_id)
+        if self._create:
+            self._dynamodb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            )
+        self._resolver.refs[logical_id] = name
+        self._resolver.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{name}"
+
+    def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("BucketName") or self._name(logical_id).lower()
+        if self._create:
+            self._s3.create_bucket(Bucket=name)
+            if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                self._s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            notifications = props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+            if notifications:
+                self._s3.put_bucket_notification_configuration(
+                    Bucket=name,
+                    NotificationConfiguration={"QueueConfigurations": [_queue_notification(n) for n in notifications]},
+                )
+        self._resolver.refs[logical_id] = name
+        self._resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+
+def _queue_notification(spec: Mapping[str, Any]) -> Any:
+    rules = spec.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+    return {
+        "QueueArn": spec["Queue"],
+        "Events": [spec["Event"]],
+        "Filter": {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}},
+    }
+
+
+def _build_all(builder: _Builder, resources: Mapping[str, Any]) -> None:
+    """Creates resources in an order that satisfies their references to each other."""
+    waiting = dict(resources)
+    while waiting:
+        progressed = False
+        for logical_id, spec in list(waiting.items()):
+            try:
+                builder.build(logical_id, spec["Type"], spec.get("Properties", {}))
+            except ConfigError:
+                continue  # it refers to something not built yet
+            del waiting[logical_id]
+            progressed = True
+        if not progressed:
+            raise ConfigError(f"template: cannot resolve {', '.join(sorted(waiting))}")
+
+
+def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, LocalFunction]:
+    globals_ = template.get("Globals", {}).get("Function", {})
+    arns_to_urls = {
+        resolver.attributes[(lid, "Arn")]: resolver.refs[lid]
+        for lid, spec in template["Resources"].items()
+        if spec["Type"] == "AWS::SQS::Queue"
+    }
+    functions = {}
+    for logical_id, spec in template["Resources"].items():
+        if spec["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resolver.resolve({**globals_, **spec["Properties"]})
+        environment = {
+            **resolver.resolve(globals_.get("Environment", {}).get("Variables", {})),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        triggers = []
+        for event in props.get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            ev = event["Properties"]
+            triggers.append(
+                SqsTrigger(
+                    queue_url=arns_to_urls[ev["Queue"]],
+                    queue_arn=ev["Queue"],
+                    batch_size=int(ev.get("BatchSize", 10)),
+                    batching_window_s=float(ev.get("MaximumBatchingWindowInSeconds", 0)),
+                    max_concurrency=int(ev["ScalingConfig"]["MaximumConcurrency"]) if "ScalingConfig" in ev else None,
+                )
+            )
+        reserved = props.get("ReservedConcurrentExecutions")
+        functions[logical_id] = LocalFunction(
+            logical_id=logical_id,
+            handler=props["Handler"],
+            timeout_s=float(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            environment={k: str(v) for k, v in environment.items()},
+            reserved_concurrency=int(reserved) if reserved is not None else None,
+            triggers=tuple(triggers),
+        )
+        resolver.refs[logical_id] = str(props.get("FunctionName", logical_id))
+    return functions
+
+
+def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bool) -> LocalStack:
+    """The template's stack on the emulator the session points at; `create` makes the resources."""
+    template = load_template()
+    parameters = parameter_values(template, overrides)
+    resolver = Resolver(parameters=parameters, pseudo=_pseudo())
+    _build_all(_Builder(session, resolver, create), template["Resources"])
+    stack = LocalStack(parameters=parameters)
+    stack.functions = _functions(template, resolver)
+    stack.outputs = {name: str(resolver.resolve(spec["Value"])) for name, spec in template.get("Outputs", {}).items()}
+    return stack

@@ -1,0 +1,58 @@
+"""Checks made before anything is attempted, so bad input ends with one line and exit 2."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fanout.errors import InputError
+from splitter.records import READ_CHUNK_BYTES, CsvRecords
+
+CONNECT_TIMEOUT_S = 3.0
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_CHUNK_BYTES):
+            yield chunk
+
+
+def check_csv(path: Path) -> tuple[str, ...]:
+    """The file's header, once it is known to be a readable CSV with at least one data record."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror}") from None
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
+    try:
+        records = CsvRecords(_chunks(path))
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if next(iter(records), None) is None:
+        raise InputError(f"{path}: the file has a header but no data rows")
+    return records.columns
+
+
+def check_api_url(url: str) -> None:
+    """A well-formed http(s) URL with something listening at its host and port."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"--api-url {url!r}: expected an http:// or https:// URL")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InputError(f"--api-url {url!r}: the port is not a number") from None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"--api-url {url}: nothing answers at {parts.hostname}:{port} ({reason})") from None

@@ -1,0 +1,55 @@
+"""Progress of a job as one line: rows settled of total, rate, ETA."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from fanout.jobs import Job
+
+BAR_WIDTH = 24
+
+
+def rate_and_eta(job: Job, elapsed_s: float) -> tuple[float, float | None]:
+    done = job.rows_posted + job.rows_failed
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    if job.rows_total is None or rate <= 0:
+        return rate, None
+    return rate, max(0.0, (job.rows_total - job.rows_settled) / rate)
+
+
+def progress_line(job: Job, elapsed_s: float) -> str:
+    rate, eta = rate_and_eta(job, elapsed_s)
+    total = job.rows_total
+    if total:
+        filled = int(BAR_WIDTH * min(1.0, job.rows_settled / total))
+        bar = "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
+        of = f"{job.rows_settled}/{total}"
+    else:
+        bar, of = "[" + "?" * BAR_WIDTH + "]", f"{job.rows_settled}/?"
+    eta_text = f"{eta:.0f}s" if eta is not None else "?"
+    return (
+        f"{bar} {of} rows  posted {job.rows_posted}  failed {job.rows_failed}  "
+        f"rejected {job.rows_rejected}  {rate:.0f} rows/s  ETA {eta_text}  {job.state}"
+    )
+
+
+class ProgressPrinter:
+    """Redraws one line on a terminal; elsewhere prints a line every few seconds."""
+
+    def __init__(self, out: TextIO = sys.stderr, every_s: float = 5.0) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._every_s = every_s
+        self._last = 0.0
+
+    def show(self, job: Job, elapsed_s: float, final: bool = False) -> None:
+        line = progress_line(job, elapsed_s)
+        if self._tty:
+            self._out.write("\r\033[K" + line + ("\n" if final else ""))
+            self._out.flush()
+        elif final or time.monotonic() - self._last >= self._every_s:
+            self._out.write(line + "\n")
+            self._out.flush()
+            self._last = time.monotonic()

@@ -1,0 +1,120 @@
+"""`fanout run`: one file through the whole local stack, from the S3 drop to the report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+
+from fanout.contract import job_id_for
+from fanout.errors import FanoutError
+from fanout.jobs import Job, JobStore
+from fanout.s3events import object_version
+from infra.emulator import Emulator
+from infra.local_stack import LocalStack, local_stack
+from infra.preflight import check_api_url, check_csv
+from infra.progress import ProgressPrinter
+from infra.runtime import LocalRuntime, use_endpoint
+
+INCOMING_PREFIX = "incoming/"
+POLL_S = 0.25
+# The splitter is triggered through the intake queue; if no job shows up in this long, the
+# drop never reached it.
+JOB_APPEAR_TIMEOUT_S = 60.0
+
+EXIT_OK = 0
+EXIT_ROWS_FAILED = 1
+EXIT_NOT_ATTEMPTED = 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    file: Path
+    api_url: str
+    concurrency: int
+    threads: int
+    report: Path | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def report_for(job: Job, duration_s: float) -> dict[str, Any]:
+    rows_total = job.rows_total or 0
+    return {
+        "job_id": job.job_id,
+        "state": job.state,
+        "source": f"s3://{job.bucket}/{job.key}",
+        "rows_total": rows_total,
+        "rows_posted": job.rows_posted,
+        "rows_failed": job.rows_failed,
+        "rows_rejected": job.rows_rejected,
+        "duration_s": round(duration_s, 3),
+        "rows_per_s": round(job.rows_posted / duration_s, 1) if duration_s > 0 else 0.0,
+        "error": job.error,
+    }
+
+
+def exit_code_for(job: Job) -> int:
+    return EXIT_OK if job.state == "done" else EXIT_ROWS_FAILED
+
+
+def drop_file(session: boto3.Session, stack: LocalStack | dict[str, str], path: Path) -> tuple[str, str, str]:
+    """Uploads into incoming/ (the S3 drop trigger); returns bucket, key and version."""
+    outputs = stack.outputs if isinstance(stack, LocalStack) else stack
+    bucket = outputs["DataBucketName"]
+    key = INCOMING_PREFIX + path.name
+    with path.open("rb") as body:
+        response = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return bucket, key, object_version(response.get("VersionId"), response["ETag"])
+
+
+def wait_for_job(jobs: JobStore, job_id: str, started: float, printer: ProgressPrinter) -> Job:
+    deadline = time.monotonic() + JOB_APPEAR_TIMEOUT_S
+    while True:
+        job = jobs.get(job_id)
+        if job is None:
+            if time.monotonic() > deadline:
+                raise FanoutError("the dropped file never started a job (is the splitter running?)")
+        elif job.is_finished:
+            printer.show(job, time.monotonic() - started, final=True)
+            return job
+        else:
+            printer.show(job, time.monotonic() - started)
+        time.sleep(POLL_S)
+
+
+def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    check_csv(options.file)
+    check_api_url(options.api_url)
+    parameters = {"ApiUrl": options.api_url, "ThreadsPerWorker": str(options.threads), **options.parameters}
+    with Emulator() as emulator:
+        session = use_endpoint(emulator.endpoint_url)
+        stack = local_stack(session, parameters, create=True)
+        jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+        with LocalRuntime(session, stack, options.concurrency):
+            started = time.monotonic()
+            bucket, key, version = drop_file(session, stack, options.file)
+            job_id = job_id_for(bucket, key, version)
+            print(f"job {job_id}: {options.file} -> s3://{bucket}/{key}", file=err)
+            job = wait_for_job(jobs, job_id, started, ProgressPrinter(err))
+            duration = time.monotonic() - started
+    report = report_for(job, duration)
+    if options.report:
+        options.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(summary(report), file=out)
+    return exit_code_for(job)
+
+
+def summary(report: dict[str, Any]) -> str:
+    line = (
+        f"{report['job_id']}: {report['state']}: {report['rows_posted']} of {report['rows_total']} rows posted, "
+        f"{report['rows_failed']} failed, {report['rows_rejected']} rejected in {report['duration_s']:.1f}s "
+        f"({report['rows_per_s']:.0f} rows/s)"
+    )
+    if report.get("error"):
+        line += f": {report['error']}"
+    return line

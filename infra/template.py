@@ -1,0 +1,143 @@
+"""template.yaml read as data: CloudFormation short tags, parameters, and intrinsic functions.
+
+The local stack builds its resources from this, so the template stays the one source of truth.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fanout.errors import ConfigError
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms: !Ref X, !GetAtt A.B, !Sub ..., !Select ..."""
+
+
+def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_form)  # type: ignore[no-untyped-call]
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    if not isinstance(data, dict) or "Resources" not in data:
+        raise ConfigError(f"{path} is not a CloudFormation template")
+    return data
+
+
+@dataclass
+class Resolver:
+    """Evaluates Ref, GetAtt, Sub, Join, Select and Split against known values."""
+
+    parameters: dict[str, str]
+    pseudo: dict[str, str]
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (name, argument), = value.items()
+            if name == "Ref":
+                return self._ref(argument)
+            if name.startswith("Fn::"):
+                return self._function(name[4:], argument)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> str:
+        for table in (self.parameters, self.pseudo, self.refs):
+            if name in table:
+                return table[name]
+        raise ConfigError(f"template: cannot resolve Ref {name}")
+
+    def _function(self, name: str, argument: Any) -> Any:
+        if name == "GetAtt":
+            key = (argument[0], argument[1])
+            if key not in self.attributes:
+                raise ConfigError(f"template: cannot resolve GetAtt {'.'.join(key)}")
+            return self.attributes[key]
+        if name == "Sub":
+            text, extra = (argument, {}) if isinstance(argument, str) else argument
+            return self._sub(text, {k: str(self.resolve(v)) for k, v in extra.items()})
+        if name == "Join":
+            separator, items = argument
+            return separator.join(str(i) for i in self.resolve(items))
+        if name == "Select":
+            index, items = argument
+            return self.resolve(items)[int(self.resolve(index))]
+        if name == "Split":
+            separator, text = argument
+            return str(self.resolve(text)).split(separator)
+        raise ConfigError(f"template: Fn::{name} is not supported by the local stack")
+
+    def _sub(self, text: str, extra: Mapping[str, str]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in extra:
+                return extra[name]
+            if "." in name:
+                resource, attribute = name.split(".", 1)
+                return str(self._function("GetAtt", [resource, attribute]))
+            return self._ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Every parameter's value: the override, else the default; an error names what is missing."""
+    declared = template.get("Parameters", {})
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise ConfigError(f"template has no parameter {', '.join(unknown)}")
+    values = {}
+    for name, spec in declared.items():
+        if name in overrides:
+            value = str(overrides[name])
+        elif "Default" in spec:
+            value = str(spec["Default"])
+        else:
+            raise ConfigError(f"template parameter {name} needs a value")
+        _check_parameter(name, spec, value)
+        values[name] = value
+    return values
+
+
+def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a number") from None
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            raise ConfigError(f"{name}={value} is below its minimum {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            raise ConfigError(f"{name}={value} is above its maximum {spec['MaxValue']}")
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+        raise ConfigError(f"{name}={value!r}: {spec.get('ConstraintDescription', 'not allowed')}")
+    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+        raise ConfigError(f"{name}={value!r} is not one of {spec['AllowedValues']}")

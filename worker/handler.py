@@ -1,0 +1,38 @@
+"""Lambda entry point: wires the environment to the worker core."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import boto3
+
+from fanout.settings import WorkerSettings
+from worker.core import Worker
+from worker.ledger import Ledger
+from worker.poster import RowPoster, make_session
+from worker.responses import RetryPolicy
+
+
+def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worker:
+    session = session or boto3.Session()
+    settings = WorkerSettings.from_env(env)
+    poster = RowPoster(
+        make_session(settings.threads),
+        settings.api_url,
+        settings.request_timeout_s,
+        RetryPolicy(attempt_limit=settings.attempt_limit),
+    )
+    ledger = Ledger(session.client("dynamodb"), settings.ledger_table, settings.jobs_table)
+    return Worker(poster, ledger, session.client("sqs"), settings.dlq_url, settings.threads, settings.max_receive_count)
+
+
+@cache
+def _worker() -> Worker:
+    return build(os.environ)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _worker().handle(event, context)

@@ -1,0 +1,96 @@
+"""Posting one row to the API, with the retries one delivery allows."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from fanout.contract import Row, RowFailure, idempotency_key, row_payload
+from fanout.jobs import now_iso
+from worker.responses import Classified, RetryPolicy, Verdict, classify_exception, classify_status
+
+EXCERPT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class RowResult:
+    number: int
+    posted: bool
+    permanent: bool = False
+    failure: RowFailure | None = None
+
+
+def make_session(threads: int) -> requests.Session:
+    """One keep-alive session; its pool holds a connection per thread so none is reopened."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=threads, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class RowPoster:
+    def __init__(
+        self,
+        session: requests.Session,
+        api_url: str,
+        timeout_s: float,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._session = session
+        self._url = api_url
+        self._timeout_s = timeout_s
+        self._policy = policy
+        self._sleep = sleep
+
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout_s
+
+    def post(self, job_id: str, columns: tuple[str, ...], row: Row, time_left: Callable[[], float]) -> RowResult:
+        """Posts until success, a permanent refusal, the attempt limit, or too little time is left."""
+        body = json.dumps(row_payload(columns, row.values), ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(job_id, row.number)}
+        failure: RowFailure | None = None
+        for attempt in range(1, self._policy.attempt_limit + 1):
+            if time_left() < self._timeout_s:
+                break
+            classified, last = self._attempt(body, headers, attempt)
+            if last is None:
+                return RowResult(row.number, posted=True)
+            failure = last
+            if classified.verdict is Verdict.PERMANENT:
+                return RowResult(row.number, posted=False, permanent=True, failure=failure)
+            if attempt == self._policy.attempt_limit:
+                break
+            delay = self._policy.delay(attempt, classified)
+            if time_left() < delay + self._timeout_s:
+                break
+            self._sleep(delay)
+        if failure is None:
+            failure = RowFailure(status=None, error="not attempted: the invocation ran out of time", attempts=0, at=now_iso())
+        return RowResult(row.number, posted=False, failure=failure)
+
+    def _attempt(self, body: bytes, headers: dict[str, str], attempt: int) -> tuple[Classified, RowFailure | None]:
+        try:
+            response = self._session.post(self._url, data=body, headers=headers, timeout=self._timeout_s)
+        except requests.RequestException as exc:
+            classified = classify_exception(exc)
+            return classified, RowFailure(status=None, error=classified.reason, excerpt="", attempts=attempt, at=now_iso())
+        classified = classify_status(response.status_code, response.headers)
+        if classified.verdict is Verdict.SUCCESS:
+            return classified, None
+        failure = RowFailure(
+            status=response.status_code,
+            error=classified.reason,
+            excerpt=response.text[:EXCERPT_CHARS],
+            attempts=attempt,
+            at=now_iso(),
+        )
+        return classified, failure

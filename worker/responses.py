@@ -1,0 +1,84 @@
+"""What an API response or a transport error means for a row: success, retry, or give up.
+
+Pure functions, no I/O: the one place the retry rules live.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import requests
+
+from fanout.backoff import backoff_delay
+
+# Statuses that mean "slow down" and may say for how long with Retry-After (RFC 9110 10.2.3).
+THROTTLE_STATUSES = frozenset({429, 503})
+
+
+class Verdict(enum.Enum):
+    SUCCESS = "success"
+    RETRY = "retry"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class Classified:
+    verdict: Verdict
+    reason: str
+    retry_after_s: float | None = None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def classify_status(status: int, headers: Mapping[str, str]) -> Classified:
+    if 200 <= status < 300:
+        return Classified(Verdict.SUCCESS, f"HTTP {status}")
+    if status in THROTTLE_STATUSES:
+        return Classified(Verdict.RETRY, f"HTTP {status}", parse_retry_after(headers.get("Retry-After")))
+    if status >= 500:
+        return Classified(Verdict.RETRY, f"HTTP {status}")
+    return Classified(Verdict.PERMANENT, f"HTTP {status}")
+
+
+def classify_exception(exc: requests.RequestException) -> Classified:
+    """Timeouts and broken or refused connections may heal; a request we cannot even form will not."""
+    if isinstance(exc, requests.Timeout):
+        return Classified(Verdict.RETRY, f"timeout: {type(exc).__name__}")
+    if isinstance(exc, requests.ConnectionError):
+        return Classified(Verdict.RETRY, f"connection error: {type(exc).__name__}")
+    return Classified(Verdict.PERMANENT, f"request error: {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts per row in one delivery of a message, and the waits between them."""
+
+    attempt_limit: int
+    base_s: float = 0.1
+    cap_s: float = 5.0
+    # A server asking for a longer pause than this is retried on a later delivery instead.
+    retry_after_cap_s: float = 30.0
+
+    def delay(self, attempt: int, classified: Classified) -> float:
+        """Seconds to wait before the next attempt after `attempt` attempts have been made."""
+        if classified.retry_after_s is not None:
+            return min(classified.retry_after_s, self.retry_after_cap_s)
+        return backoff_delay(attempt, self.base_s, self.cap_s)
