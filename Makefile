@@ -33,14 +33,20 @@ check-template: $(BIN)/fanout $(SAM_VENV)/bin/sam
 	$(BIN)/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam build --template-file template.yaml \
-		--build-dir .aws-sam/build
+		--build-dir .aws-sam/build --build-in-source
 
 bench: $(BIN)/fanout
 	$(BIN)/python -m bench
 
-# Called by `sam build` (BuildMethod: makefile): the project and its runtime dependencies.
+# Called by `sam build` (BuildMethod: makefile): the project and its runtime dependencies,
+# as wheels for the functions' platform (arm64, Python 3.11, as template.yaml's Globals say).
+LAMBDA_PLATFORM := --platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all:
 build-SplitterFunction build-WorkerFunction:
-	$(PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" .
+	rm -rf "$(ARTIFACTS_DIR)/.wheel" && mkdir -p "$(ARTIFACTS_DIR)/.wheel"
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir "$(ARTIFACTS_DIR)/.wheel" .
+	$(PYTHON) -m pip install --quiet --no-compile $(LAMBDA_PLATFORM) --target "$(ARTIFACTS_DIR)" \
+		"$(ARTIFACTS_DIR)"/.wheel/*.whl
+	rm -rf "$(ARTIFACTS_DIR)/.wheel"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -17,7 +17,6 @@ class ObjectRef:
     etag: str
 
 
-
 def object_version(version_id: str | None, etag: str) -> str:
     """What tells one version of an object apart: its version id, else its ETag (unquoted)."""
     return version_id if version_id and version_id != "null" else etag.strip('"')

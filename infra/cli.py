@@ -62,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Start a demo API on loopback (30-80 ms a call), generate a sample CSV of "
         f"{DEMO_ROWS} rows, run it through the local stack and print the summary.",
     )
-    demo_cmd.add_argument("--rows", type=_positive, default=DEMO_ROWS, help=f"rows in the sample (default {DEMO_ROWS})")
+    demo_cmd.add_argument(
+        "--rows",
+        type=_positive,
+        default=DEMO_ROWS,
+        help=f"rows in the sample (default {DEMO_ROWS})",
+    )
     _add_scale_flags(demo_cmd)
     return parser
 
@@ -73,7 +78,8 @@ def _add_scale_flags(cmd: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"worker invocations at once, within the template's reserved concurrency (default {DEFAULT_CONCURRENCY})",
+        help="worker invocations at once, within the template's reserved concurrency "
+        f"(default {DEFAULT_CONCURRENCY})",
     )
     cmd.add_argument(
         "--threads",

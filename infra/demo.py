@@ -20,7 +20,14 @@ DEMO_ROWS = 20_000
 STATS_TIMEOUT_S = 5.0
 
 _CITIES = ["Tokyo", "Lisbon", "São Paulo", "Nairobi", "Oslo", "Montréal", "Zürich", "Pune"]
-_NOTES = ["", "first order", 'said "hello"', "two lines:\nsecond line", "comma, inside", "ünïcödé ✓"]
+_NOTES = [
+    "",
+    "first order",
+    'said "hello"',
+    "two lines:\nsecond line",
+    "comma, inside",
+    "ünïcödé ✓",
+]
 
 
 def write_sample_csv(path: Path, rows: int, seed: int = 7) -> None:
@@ -31,8 +38,14 @@ def write_sample_csv(path: Path, rows: int, seed: int = 7) -> None:
         writer.writerow(["id", "name", "email", "city", "amount", "note"])
         for n in range(1, rows + 1):
             writer.writerow(
-                [n, f"Customer {n}", f"customer{n}@example.com", rng.choice(_CITIES),
-                 f"{rng.uniform(1, 500):.2f}", rng.choice(_NOTES)]
+                [
+                    n,
+                    f"Customer {n}",
+                    f"customer{n}@example.com",
+                    rng.choice(_CITIES),
+                    f"{rng.uniform(1, 500):.2f}",
+                    rng.choice(_NOTES),
+                ]
             )
 
 
@@ -73,12 +86,16 @@ class DemoApiProcess:
             self._process = None
 
 
-def demo(rows: int, concurrency: int, threads: int, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def demo(
+    rows: int, concurrency: int, threads: int, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     with tempfile.TemporaryDirectory(prefix="fanout-demo-") as tmp, DemoApiProcess() as api:
         sample = Path(tmp) / "customers.csv"
         write_sample_csv(sample, rows)
-        print(f"demo: {rows} rows -> {api.url} (30-80 ms a call), "
-              f"{concurrency} workers x {threads} threads", file=err)
+        print(
+            f"demo: {rows} rows -> {api.url} (30-80 ms a call), {concurrency} workers x {threads} threads",
+            file=err,
+        )
         code = run(RunOptions(sample, api.url, concurrency, threads), out=out, err=err)
         stats = api.stats()
     print(

@@ -7,6 +7,7 @@ errors; GET /stats returns what arrived, so a separate process can be checked to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -166,10 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     api = DemoApi((args.latency_ms[0] / 1000, args.latency_ms[1] / 1000), port=args.port)
     api.start()
     print(f"{READY_PREFIX}{api.url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sys.stdin.read()  # runs until the parent closes our stdin
-    except KeyboardInterrupt:
-        pass
     api.stop()
 
 

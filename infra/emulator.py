@@ -7,6 +7,7 @@ handlers' threads.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -32,7 +33,9 @@ class Emulator:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -50,7 +53,7 @@ class Emulator:
         if not line.startswith(READY_PREFIX) or time.monotonic() > deadline:
             self.stop()
             raise FanoutError(f"the AWS emulator did not start (port {self._port})")
-        self.endpoint_url = f"http://{LOOPBACK}:{int(line[len(READY_PREFIX):])}"
+        self.endpoint_url = f"http://{LOOPBACK}:{int(line[len(READY_PREFIX) :])}"
 
     def stop(self) -> None:
         if self._process is None:
@@ -72,10 +75,8 @@ def _serve(port: int) -> None:
     _, bound = server.get_host_and_port()
     print(f"{READY_PREFIX}{bound}", flush=True)
     # The parent holds our stdin open: when it goes, for whatever reason, so do we.
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sys.stdin.read()
-    except KeyboardInterrupt:
-        pass
     server.stop()
 
 

@@ -180,4 +180,3 @@ def concurrency_for(function: LocalFunction, trigger: SqsTrigger, requested: int
     """The template's caps (reserved concurrency, the mapping's maximum), scaled down on request."""
     caps = [c for c in (function.reserved_concurrency, trigger.max_concurrency, requested) if c]
     return max(1, min(caps)) if caps else 1
-

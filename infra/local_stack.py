@@ -119,7 +119,9 @@ class _Builder:
                 BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
             )
         self._resolver.refs[logical_id] = name
-        self._resolver.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{name}"
+        self._resolver.attributes[(logical_id, "Arn")] = (
+            f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{name}"
+        )
 
     def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("BucketName") or self._name(logical_id).lower()
@@ -131,7 +133,9 @@ class _Builder:
             if notifications:
                 self._s3.put_bucket_notification_configuration(
                     Bucket=name,
-                    NotificationConfiguration={"QueueConfigurations": [_queue_notification(n) for n in notifications]},
+                    NotificationConfiguration={
+                        "QueueConfigurations": [_queue_notification(n) for n in notifications]
+                    },
                 )
         self._resolver.refs[logical_id] = name
         self._resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
@@ -189,7 +193,9 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
                     queue_arn=ev["Queue"],
                     batch_size=int(ev.get("BatchSize", 10)),
                     batching_window_s=float(ev.get("MaximumBatchingWindowInSeconds", 0)),
-                    max_concurrency=int(ev["ScalingConfig"]["MaximumConcurrency"]) if "ScalingConfig" in ev else None,
+                    max_concurrency=int(ev["ScalingConfig"]["MaximumConcurrency"])
+                    if "ScalingConfig" in ev
+                    else None,
                 )
             )
         reserved = props.get("ReservedConcurrentExecutions")
@@ -214,5 +220,7 @@ def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bo
     _build_all(_Builder(session, resolver, create), template["Resources"])
     stack = LocalStack(parameters=parameters)
     stack.functions = _functions(template, resolver)
-    stack.outputs = {name: str(resolver.resolve(spec["Value"])) for name, spec in template.get("Outputs", {}).items()}
+    stack.outputs = {
+        name: str(resolver.resolve(spec["Value"])) for name, spec in template.get("Outputs", {}).items()
+    }
     return stack

@@ -90,7 +90,11 @@ def wait_for_job(jobs: JobStore, job_id: str, started: float, printer: ProgressP
 def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     check_csv(options.file)
     check_api_url(options.api_url)
-    parameters = {"ApiUrl": options.api_url, "ThreadsPerWorker": str(options.threads), **options.parameters}
+    parameters = {
+        "ApiUrl": options.api_url,
+        "ThreadsPerWorker": str(options.threads),
+        **options.parameters,
+    }
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
@@ -111,7 +115,8 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
 
 def summary(report: dict[str, Any]) -> str:
     line = (
-        f"{report['job_id']}: {report['state']}: {report['rows_posted']} of {report['rows_total']} rows posted, "
+        f"{report['job_id']}: {report['state']}: "
+        f"{report['rows_posted']} of {report['rows_total']} rows posted, "
         f"{report['rows_failed']} failed, {report['rows_rejected']} rejected in {report['duration_s']:.1f}s "
         f"({report['rows_per_s']:.0f} rows/s)"
     )

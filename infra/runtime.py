@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-
 from typing import Any
 
 import boto3
@@ -14,7 +13,10 @@ from infra.event_source import LocalEventSource, concurrency_for, handler_factor
 from infra.local_stack import LOCAL_REGION, LocalStack
 
 # Credentials for the emulator: it accepts any, and real ones must never reach it.
-EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "fanout-local", "AWS_SECRET_ACCESS_KEY": "fanout-local"}
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "fanout-local",
+    "AWS_SECRET_ACCESS_KEY": "fanout-local",
+}
 # How often the splitter looks at the work queue's depth while it is holding back.
 PACE_POLL_S = 0.2
 
@@ -70,7 +72,10 @@ class LocalRuntime:
             kwargs: dict[str, Any] = {"session": self._session}
             if "WORK_QUEUE_URL" in function.environment and function.handler.startswith("splitter."):
                 kwargs["before_send"] = QueueDepthPacer(
-                    self._session, function.environment["WORK_QUEUE_URL"], worker_slots * 2, self._stopping
+                    self._session,
+                    function.environment["WORK_QUEUE_URL"],
+                    worker_slots * 2,
+                    self._stopping,
                 )
             for trigger in function.triggers:
                 requested = self._concurrency if function.reserved_concurrency else None
@@ -104,5 +109,3 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-

@@ -36,12 +36,12 @@ def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, 
     return {f"Fn::{suffix}": value}
 
 
-_CfnLoader.add_multi_constructor("!", _short_form)  # type: ignore[no-untyped-call]
+_CfnLoader.add_multi_constructor("!", _short_form)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(handle, Loader=_CfnLoader)
     if not isinstance(data, dict) or "Resources" not in data:
         raise ConfigError(f"{path} is not a CloudFormation template")
     return data
@@ -62,7 +62,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (name, argument), = value.items()
+            ((name, argument),) = value.items()
             if name == "Ref":
                 return self._ref(argument)
             if name.startswith("Fn::"):

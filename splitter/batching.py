@@ -33,7 +33,14 @@ class Oversized:
 class MessageBuilder:
     """Packs rows into messages of at most `rows_per_message` rows and `max_bytes` bytes."""
 
-    def __init__(self, job_id: str, columns: tuple[str, ...], rows_per_message: int, max_bytes: int, first_seq: int = 1) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        columns: tuple[str, ...],
+        rows_per_message: int,
+        max_bytes: int,
+        first_seq: int = 1,
+    ) -> None:
         self._job_id = job_id
         self._columns = columns
         self._rows_per_message = rows_per_message
@@ -72,7 +79,9 @@ class MessageBuilder:
         return message
 
 
-def send_batches(messages: Iterable[tuple[str, str]], max_message_bytes: int) -> Iterator[list[tuple[str, str]]]:
+def send_batches(
+    messages: Iterable[tuple[str, str]], max_message_bytes: int
+) -> Iterator[list[tuple[str, str]]]:
     """Groups (id, body) pairs into SendMessageBatch calls: 10 entries, bounded total bytes."""
     limit = min(SQS_SEND_BATCH_MAX_BYTES, max_message_bytes)
     batch: list[tuple[str, str]] = []

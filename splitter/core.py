@@ -77,7 +77,12 @@ class Splitter:
         if result.rejects:
             self._write_rejects(ref.bucket, job_id, result.rejects)
         self._jobs.finish_split(job_id, result.rows_total, result.rows_rejected)
-        log.info("split %d rows into %d messages", result.rows_total, result.messages, extra={"job_id": job_id})
+        log.info(
+            "split %d rows into %d messages",
+            result.rows_total,
+            result.messages,
+            extra={"job_id": job_id},
+        )
         return result
 
     def _split_into(self, chunks: Iterator[bytes], result: SplitResult) -> None:

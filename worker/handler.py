@@ -26,7 +26,14 @@ def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worke
         RetryPolicy(attempt_limit=settings.attempt_limit),
     )
     ledger = Ledger(session.client("dynamodb"), settings.ledger_table, settings.jobs_table)
-    return Worker(poster, ledger, session.client("sqs"), settings.dlq_url, settings.threads, settings.max_receive_count)
+    return Worker(
+        poster,
+        ledger,
+        session.client("sqs"),
+        settings.dlq_url,
+        settings.threads,
+        settings.max_receive_count,
+    )
 
 
 @cache

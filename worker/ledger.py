@@ -50,9 +50,15 @@ class Ledger:
         self._jobs_table = jobs_table
 
     def settled(self, message_key: str) -> Settled:
-        item = self._db.get_item(TableName=self._table, Key={"message": {"S": message_key}}, ConsistentRead=True)
+        item = self._db.get_item(
+            TableName=self._table, Key={"message": {"S": message_key}}, ConsistentRead=True
+        )
         found = item.get("Item", {})
-        return Settled(_numbers(found, "posted"), _numbers(found, "failed"), int(found.get("version", {}).get("N", "0")))
+        return Settled(
+            _numbers(found, "posted"),
+            _numbers(found, "failed"),
+            int(found.get("version", {}).get("N", "0")),
+        )
 
     def record(self, message_key: str, job_id: str, posted: set[int], failed: set[int]) -> Change:
         """Marks rows posted or failed; posted rows that had failed before count as recovered."""
@@ -66,7 +72,9 @@ class Ledger:
             if not (change.posted or change.failed):
                 return change
             try:
-                self._db.transact_write_items(TransactItems=self._actions(message_key, job_id, before, change))
+                self._db.transact_write_items(
+                    TransactItems=self._actions(message_key, job_id, before, change)
+                )
             except self._db.exceptions.TransactionCanceledException:
                 continue  # another worker recorded this message meanwhile: read again
             return change
@@ -101,4 +109,7 @@ class Ledger:
             "rows_posted": len(change.posted),
             "rows_failed": len(change.failed) - len(change.recovered),
         }
-        return [{"Update": ledger_update}, {"Update": counter_update(job_id, self._jobs_table, deltas)}]
+        return [
+            {"Update": ledger_update},
+            {"Update": counter_update(job_id, self._jobs_table, deltas)},
+        ]

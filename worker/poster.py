@@ -53,10 +53,15 @@ class RowPoster:
     def timeout_s(self) -> float:
         return self._timeout_s
 
-    def post(self, job_id: str, columns: tuple[str, ...], row: Row, time_left: Callable[[], float]) -> RowResult:
+    def post(
+        self, job_id: str, columns: tuple[str, ...], row: Row, time_left: Callable[[], float]
+    ) -> RowResult:
         """Posts until success, a permanent refusal, the attempt limit, or too little time is left."""
         body = json.dumps(row_payload(columns, row.values), ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(job_id, row.number)}
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": idempotency_key(job_id, row.number),
+        }
         failure: RowFailure | None = None
         for attempt in range(1, self._policy.attempt_limit + 1):
             if time_left() < self._timeout_s:
@@ -74,15 +79,24 @@ class RowPoster:
                 break
             self._sleep(delay)
         if failure is None:
-            failure = RowFailure(status=None, error="not attempted: the invocation ran out of time", attempts=0, at=now_iso())
+            failure = RowFailure(
+                status=None,
+                error="not attempted: the invocation ran out of time",
+                attempts=0,
+                at=now_iso(),
+            )
         return RowResult(row.number, posted=False, failure=failure)
 
-    def _attempt(self, body: bytes, headers: dict[str, str], attempt: int) -> tuple[Classified, RowFailure | None]:
+    def _attempt(
+        self, body: bytes, headers: dict[str, str], attempt: int
+    ) -> tuple[Classified, RowFailure | None]:
         try:
             response = self._session.post(self._url, data=body, headers=headers, timeout=self._timeout_s)
         except requests.RequestException as exc:
             classified = classify_exception(exc)
-            return classified, RowFailure(status=None, error=classified.reason, excerpt="", attempts=attempt, at=now_iso())
+            return classified, RowFailure(
+                status=None, error=classified.reason, excerpt="", attempts=attempt, at=now_iso()
+            )
         classified = classify_status(response.status_code, response.headers)
         if classified.verdict is Verdict.SUCCESS:
             return classified, None

@@ -1,0 +1,57 @@
+"""The local stack made from template.yaml has the template's queues, attributes and settings."""
+
+import json
+from urllib.parse import unquote_plus
+
+import boto3
+
+from infra.local_stack import LocalStack
+from infra.template import load_template
+
+
+def test_queues_carry_the_template_attributes(session: boto3.Session, stack: LocalStack) -> None:
+    sqs = session.client("sqs")
+    work = sqs.get_queue_attributes(QueueUrl=stack.outputs["WorkQueueUrl"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    template = load_template()["Resources"]["WorkQueue"]["Properties"]
+    assert work["VisibilityTimeout"] == str(template["VisibilityTimeout"])
+    assert work["MaximumMessageSize"] == str(template["MaximumMessageSize"])
+    redrive = json.loads(work["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] in (2, "2")  # the fixture's MaxReceiveCount
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
+    )
+    assert redrive["deadLetterTargetArn"] == dlq_arn["Attributes"]["QueueArn"]
+
+
+def test_functions_get_the_template_environment_and_triggers(stack: LocalStack) -> None:
+    worker = stack.functions["WorkerFunction"]
+    assert worker.handler == "worker.handler.lambda_handler"
+    assert worker.reserved_concurrency == 300
+    assert worker.environment["THREADS"] == "8"
+    assert worker.environment["DLQ_URL"] == stack.outputs["DeadLetterQueueUrl"]
+    assert worker.environment["POWERTOOLS_SERVICE_NAME"] == "fanout"  # from Globals
+    (trigger,) = worker.triggers
+    assert trigger.queue_url == stack.outputs["WorkQueueUrl"]
+    assert trigger.batch_size == 10
+    assert trigger.max_concurrency == 300
+    splitter = stack.functions["SplitterFunction"]
+    assert splitter.triggers[0].queue_url == stack.outputs["IntakeQueueUrl"]
+
+
+def test_a_drop_into_incoming_reaches_the_intake_queue(session: boto3.Session, stack: LocalStack) -> None:
+    s3, sqs = session.client("s3"), session.client("sqs")
+    bucket = stack.outputs["DataBucketName"]
+    s3.put_object(Bucket=bucket, Key="incoming/a.csv", Body=b"x\n1\n")
+    s3.put_object(Bucket=bucket, Key="elsewhere/b.csv", Body=b"x\n1\n")
+    s3.put_object(Bucket=bucket, Key="incoming/c.txt", Body=b"x\n1\n")
+    messages = sqs.receive_message(QueueUrl=stack.outputs["IntakeQueueUrl"], MaxNumberOfMessages=10)[
+        "Messages"
+    ]
+    keys = [
+        unquote_plus(r["s3"]["object"]["key"])
+        for m in messages
+        for r in json.loads(m["Body"]).get("Records", [])
+    ]
+    assert keys == ["incoming/a.csv"]

@@ -1,0 +1,92 @@
+"""The splitter's core against S3, SQS and DynamoDB on the emulator, triggered by a real drop."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import boto3
+
+from fanout.jobs import JobStore
+from infra.local_stack import LocalStack
+from splitter.handler import build
+from tests.functional.helpers import context_for, event_for, receive_all, work_messages
+
+
+def drop(session: boto3.Session, stack: LocalStack, key: str, data: bytes) -> dict:
+    s3 = session.client("s3")
+    s3.put_object(Bucket=stack.outputs["DataBucketName"], Key=key, Body=data)
+    intake = receive_all(session, stack.outputs["IntakeQueueUrl"], visibility=30)
+    return event_for(stack, "SplitterFunction", intake)
+
+
+def split(session: boto3.Session, stack: LocalStack, event: dict) -> dict:
+    intake = build(stack.functions["SplitterFunction"].environment, session=session)
+    return intake.handle(event, context_for(stack, "SplitterFunction"))
+
+
+def jobs(session: boto3.Session, stack: LocalStack) -> JobStore:
+    return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+
+
+def test_every_row_reaches_the_work_queue_once_in_order(session: boto3.Session, stack: LocalStack) -> None:
+    # GIVEN a 250-row file with tricky values, dropped into incoming/
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["id", "text"])
+    table = [[str(n), f'row {n}, "quoted"\nline two'] for n in range(1, 251)]
+    writer.writerows(table)
+    event = drop(session, stack, "incoming/tricky.csv", b"\xef\xbb\xbf" + out.getvalue().encode())
+    # WHEN the splitter handles the S3 notification
+    assert split(session, stack, event) == {"batchItemFailures": []}
+    # THEN the rows arrive in messages of RowsPerMessage (100), numbered from 1, values intact
+    messages = work_messages(session, stack)
+    assert [len(m.rows) for m in messages] == [100, 100, 50]
+    assert all(m.columns == ("id", "text") for m in messages)
+    rows = [(r.number, list(r.values)) for m in messages for r in m.rows]
+    assert rows == [(n, values) for n, values in enumerate(table, 1)]
+    # AND the job records its total
+    (job,) = jobs(session, stack).list()
+    assert (job.rows_total, job.rows_rejected, job.state) == (250, 0, "running")
+
+
+def test_bad_records_are_rejected_into_the_rejects_file(session: boto3.Session, stack: LocalStack) -> None:
+    event = drop(session, stack, "incoming/bad.csv", b"a,b\n1,2\n3\n4,\xff\n5,6\n")
+    split(session, stack, event)
+    rows = [r.number for m in work_messages(session, stack) for r in m.rows]
+    assert rows == [1, 4]  # record 4 is "5,6"
+    (job,) = jobs(session, stack).list()
+    assert (job.rows_total, job.rows_rejected) == (4, 2)
+    body = session.client("s3").get_object(
+        Bucket=stack.outputs["DataBucketName"], Key=f"rejects/{job.job_id}.csv"
+    )
+    rejects = list(csv.reader(io.StringIO(body["Body"].read().decode())))
+    assert rejects[0] == ["row_number", "reason", "excerpt"]
+    assert [r[0] for r in rejects[1:]] == ["2", "3"]
+    assert rejects[1][1] == "expected 2 fields, found 1"
+    assert "not valid utf-8" in rejects[2][1]
+
+
+def test_the_same_drop_delivered_twice_sends_its_rows_once(session: boto3.Session, stack: LocalStack) -> None:
+    event = drop(session, stack, "incoming/twice.csv", b"a\n1\n2\n")
+    split(session, stack, event)
+    split(session, stack, event)
+    assert [r.number for m in work_messages(session, stack) for r in m.rows] == [1, 2]
+    assert len(jobs(session, stack).list()) == 1
+
+
+def test_a_header_without_rows_fails_the_job_with_a_reason(session: boto3.Session, stack: LocalStack) -> None:
+    event = drop(session, stack, "incoming/empty.csv", b"a,b\r\n")
+    split(session, stack, event)
+    (job,) = jobs(session, stack).list()
+    assert job.state == "failed"
+    assert job.error == "the file has a header but no data rows"
+    assert work_messages(session, stack) == []
+
+
+def test_a_binary_file_fails_the_job(session: boto3.Session, stack: LocalStack) -> None:
+    event = drop(session, stack, "incoming/binary.csv", bytes(range(256)) * 4)
+    split(session, stack, event)
+    (job,) = jobs(session, stack).list()
+    assert job.state == "failed"
+    assert "does not look like a CSV file" in job.error

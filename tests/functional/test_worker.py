@@ -1,0 +1,128 @@
+"""The worker's core against SQS and DynamoDB on the emulator and a real API on loopback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+
+from fanout.contract import Row, WorkMessage
+from fanout.jobs import JobStore
+from infra.demo_api import Call, DemoApi, Reply
+from infra.local_stack import LocalStack
+from tests.functional.helpers import context_for, dead_letters, event_for, receive_all
+from worker.handler import build
+
+JOB = "job-1"
+
+
+def setup_job(session: boto3.Session, stack: LocalStack, messages: list[WorkMessage]) -> list[Any]:
+    jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+    jobs.create(JOB, "bucket", "incoming/x.csv", "v1")
+    jobs.finish_split(JOB, sum(len(m.rows) for m in messages), 0)
+    sqs = session.client("sqs")
+    for m in messages:
+        sqs.send_message(QueueUrl=stack.outputs["WorkQueueUrl"], MessageBody=m.to_body())
+    return receive_all(session, stack.outputs["WorkQueueUrl"], visibility=30)
+
+
+def message(seq: int, first: int, count: int) -> WorkMessage:
+    rows = tuple(Row(n, (str(n), f"value {n}, ü")) for n in range(first, first + count))
+    return WorkMessage(JOB, seq, ("id", "text"), rows)
+
+
+def invoke(session: boto3.Session, stack: LocalStack, received: list[Any]) -> dict[str, Any]:
+    worker = build(stack.functions["WorkerFunction"].environment, session=session)
+    return worker.handle(event_for(stack, "WorkerFunction", received), context_for(stack, "WorkerFunction"))
+
+
+def job(session: boto3.Session, stack: LocalStack) -> Any:
+    return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"]).get(JOB)
+
+
+def test_every_row_is_posted_once_with_its_values(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    # GIVEN three messages of rows
+    received = setup_job(session, stack, [message(1, 1, 30), message(2, 31, 30), message(3, 61, 5)])
+    # WHEN one worker invocation handles them
+    response = invoke(session, stack, received)
+    # THEN nothing is reported failed, every row was posted once, as a JSON object of its values
+    assert response == {"batchItemFailures": []}
+    assert sorted(api.successes) == sorted(f"{JOB}:{n}" for n in range(1, 66))
+    assert set(api.successes.values()) == {1}
+    assert api.payloads[f"{JOB}:7"] == {"id": "7", "text": "value 7, ü"}
+    current = job(session, stack)
+    assert (current.rows_posted, current.rows_failed, current.state) == (65, 0, "done")
+
+
+def test_redelivered_messages_post_nothing_again(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    received = setup_job(session, stack, [message(1, 1, 20)])
+    invoke(session, stack, received)
+    # WHEN SQS delivers the same message again
+    assert invoke(session, stack, received) == {"batchItemFailures": []}
+    # THEN the API saw each row once and the counts did not move
+    assert sum(api.attempts.values()) == 20
+    assert job(session, stack).rows_posted == 20
+
+
+def refuse_multiples_of_seven(call: Call) -> Reply:
+    if int(call.payload["id"]) % 7 == 0:
+        return Reply(400, body=b'{"error":"id must not be a multiple of seven"}')
+    return Reply()
+
+
+def test_refused_rows_go_to_the_dlq_with_reasons_and_do_not_hold_up_the_rest(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    api.decide = refuse_multiples_of_seven
+    received = setup_job(session, stack, [message(1, 1, 20)])
+    # WHEN a message holds rows the API refuses with 400
+    response = invoke(session, stack, received)
+    # THEN the message is settled (no retry of a permanent refusal) ...
+    assert response == {"batchItemFailures": []}
+    assert all(n == 1 for n in api.attempts.values())
+    # ... the refused rows are in the DLQ with their status and the API's answer
+    (dead,) = dead_letters(session, stack)
+    assert [row[0] for row in dead["rows"]] == [7, 14]
+    assert dead["failures"]["7"]["status"] == 400
+    assert "multiple of seven" in dead["failures"]["7"]["excerpt"]
+    # ... and the job counts them as failed
+    current = job(session, stack)
+    assert (current.rows_posted, current.rows_failed, current.state) == (
+        18,
+        2,
+        "done_with_failures",
+    )
+
+
+def test_retryable_failures_are_reported_then_dead_lettered_on_the_last_delivery(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    api.decide = lambda call: Reply(500) if call.payload["id"] == "3" else Reply()
+    received = setup_job(session, stack, [message(1, 1, 5)])
+    # WHEN row 3 keeps failing with 500 on the first delivery
+    first = invoke(session, stack, received)
+    # THEN the message is reported, its other rows are settled, and row 3 was tried AttemptLimit times
+    assert first == {"batchItemFailures": [{"itemIdentifier": received[0]["MessageId"]}]}
+    assert api.attempts[f"{JOB}:3"] == 3
+    assert job(session, stack).rows_posted == 4
+    # WHEN it comes back for the last allowed delivery (the fixture's MaxReceiveCount is 2)
+    deadline = time.monotonic() + 30
+    again: list[Any] = []
+    while not again and time.monotonic() < deadline:
+        time.sleep(0.2)  # the worker backed off the redelivery by a couple of seconds
+        again = receive_all(session, stack.outputs["WorkQueueUrl"], visibility=30)
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert invoke(session, stack, again) == {"batchItemFailures": []}
+    # THEN only row 3 was posted again, and it is in the DLQ with its last status
+    assert api.attempts[f"{JOB}:3"] == 6
+    assert all(api.attempts[f"{JOB}:{n}"] == 1 for n in (1, 2, 4, 5))
+    (dead,) = dead_letters(session, stack)
+    assert [row[0] for row in dead["rows"]] == [3]
+    assert dead["failures"]["3"]["status"] == 500
+    current = job(session, stack)
+    assert (current.rows_posted, current.rows_failed) == (4, 1)
