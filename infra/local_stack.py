@@ -215,7 +215,7 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
 def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bool) -> LocalStack:
     """The template's stack on the emulator the session points at; `create` makes the resources."""
     template = load_template()
-    parameters = parameter_values(template, overrides)
+    parameters = parameter_values(template, overrides, strict=create)
     resolver = Resolver(parameters=parameters, pseudo=_pseudo())
     _build_all(_Builder(session, resolver, create), template["Resources"])
     stack = LocalStack(parameters=parameters)

@@ -108,8 +108,14 @@ class Resolver:
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 
 
-def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
-    """Every parameter's value: the override, else the default; an error names what is missing."""
+def parameter_values(
+    template: Mapping[str, Any], overrides: Mapping[str, str], strict: bool = True
+) -> dict[str, str]:
+    """Every parameter's value: the override, else the default; an error names what is missing.
+
+    With strict=False (describing a stack that exists, not making one) a parameter without a
+    value is left empty: only the names of resources are wanted then.
+    """
     declared = template.get("Parameters", {})
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
@@ -120,6 +126,9 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) 
             value = str(overrides[name])
         elif "Default" in spec:
             value = str(spec["Default"])
+        elif not strict:
+            values[name] = ""
+            continue
         else:
             raise ConfigError(f"template parameter {name} needs a value")
         _check_parameter(name, spec, value)

@@ -1,0 +1,1 @@
+"""One module per `fanout` subcommand; each has register(subparsers) and sets `execute`."""

@@ -1,0 +1,36 @@
+"""fanout drop FILE: upload into incoming/, the S3 drop trigger."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from fanout.contract import job_id_for
+from fanout.errors import InputError
+from infra.run import drop_file
+from infra.stack_ref import add_stack_flags, connect
+
+
+def register(commands: Any) -> None:
+    cmd: argparse.ArgumentParser = commands.add_parser(
+        "drop",
+        help="upload a file into incoming/ (the S3 drop trigger)",
+        description="Upload FILE into the stack's bucket under incoming/, which starts a job; "
+        "prints the job id.",
+    )
+    cmd.add_argument("file", type=Path, metavar="FILE", help="a .csv file")
+    add_stack_flags(cmd)
+    cmd.set_defaults(execute=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.suffix.lower() != ".csv":
+        raise InputError(f"{path}: only *.csv files under incoming/ start a job")
+    stack = connect(args)
+    bucket, key, version = drop_file(stack.session, stack.outputs, path)
+    print(f"{job_id_for(bucket, key, version)}\ts3://{bucket}/{key}")
+    return 0

@@ -1,0 +1,82 @@
+"""fanout local up --api-url URL [--port P]: the local stack in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from typing import Any
+
+from fanout.jobs import Job, JobStore
+from infra.commands.common import add_scale_flags
+from infra.emulator import Emulator
+from infra.local_stack import local_stack
+from infra.preflight import check_api_url
+from infra.progress import progress_line
+from infra.runtime import LocalRuntime, use_endpoint
+
+DEFAULT_PORT = 4566
+WATCH_EVERY_S = 2.0
+
+
+def register(commands: Any) -> None:
+    local: argparse.ArgumentParser = commands.add_parser(
+        "local", help="the local stack", description="Run the local stack on this machine."
+    )
+    actions = local.add_subparsers(dest="local_command", required=True)
+    up: argparse.ArgumentParser = actions.add_parser(
+        "up",
+        help="run the local stack in the foreground until Ctrl-C",
+        description="Start the embedded AWS emulator on a loopback port, create the resources "
+        "template.yaml declares, and run the splitter and workers on every file dropped into "
+        "incoming/. Other fanout commands reach it with --endpoint-url or AWS_ENDPOINT_URL.",
+    )
+    up.add_argument("--api-url", required=True, metavar="URL", help="the API each row is POSTed to")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"the emulator's loopback port (default {DEFAULT_PORT})",
+    )
+    add_scale_flags(up)
+    up.set_defaults(execute=execute_up)
+
+
+def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    check_api_url(args.api_url)
+    stop = stop or threading.Event()
+    parameters = {"ApiUrl": args.api_url, "ThreadsPerWorker": str(args.threads)}
+    with Emulator(port=args.port) as emulator:
+        session = use_endpoint(emulator.endpoint_url)
+        stack = local_stack(session, parameters, create=True)
+        jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+        with LocalRuntime(session, stack, args.concurrency):
+            print(
+                f"local stack up at {emulator.endpoint_url} (Ctrl-C stops it)\n"
+                f"  bucket: s3://{stack.outputs['DataBucketName']}/incoming/\n"
+                f"  in another terminal:\n"
+                f"    export AWS_ENDPOINT_URL={emulator.endpoint_url}\n"
+                f"    fanout drop FILE.csv && fanout status",
+                flush=True,
+            )
+            try:
+                _watch(jobs, stop)
+            except KeyboardInterrupt:
+                print("stopping", file=sys.stderr)
+    return 0
+
+
+def _watch(jobs: JobStore, stop: threading.Event) -> None:
+    """Prints a job's progress whenever it changes."""
+    seen: dict[str, tuple[int, str]] = {}
+    while not stop.wait(WATCH_EVERY_S):
+        for job in jobs.list():
+            mark = (job.rows_settled, job.state)
+            if seen.get(job.job_id) != mark:
+                seen[job.job_id] = mark
+                print(f"{job.job_id}: {progress_line(job, _elapsed(job))}", flush=True)
+
+
+def _elapsed(job: Job) -> float:
+    return max(0.001, time.time() - job.started)

@@ -1,0 +1,73 @@
+"""fanout status [JOB]: jobs and their progress."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime
+from typing import Any
+
+from fanout.errors import InputError
+from fanout.jobs import Job, JobStore
+from infra.progress import rate_and_eta
+from infra.stack_ref import add_stack_flags, connect
+
+COLUMNS = ("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "ROWS/S", "ETA", "STARTED")
+
+
+def register(commands: Any) -> None:
+    cmd: argparse.ArgumentParser = commands.add_parser(
+        "status",
+        help="jobs and their progress",
+        description="Each job's rows total, posted, failed, rejected, rate, ETA and state; "
+        "with JOB, that job alone in detail.",
+    )
+    cmd.add_argument("job", nargs="?", metavar="JOB", help="a job id (see `fanout status`)")
+    add_stack_flags(cmd)
+    cmd.set_defaults(execute=execute)
+
+
+def _elapsed(job: Job) -> float:
+    if job.is_finished:
+        ended = datetime.fromisoformat(job.updated_at.replace("Z", "+00:00")).timestamp()
+        return max(0.001, ended - job.started)
+    return max(0.001, time.time() - job.started)
+
+
+def row_for(job: Job) -> tuple[str, ...]:
+    rate, eta = rate_and_eta(job, _elapsed(job))
+    return (
+        job.job_id,
+        job.state,
+        "?" if job.rows_total is None else str(job.rows_total),
+        str(job.rows_posted),
+        str(job.rows_failed),
+        str(job.rows_rejected),
+        f"{rate:.0f}",
+        "-" if job.is_finished else ("?" if eta is None else f"{eta:.0f}s"),
+        job.created_at,
+    )
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [COLUMNS, *rows]
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    stack = connect(args)
+    jobs = JobStore(stack.session.client("dynamodb"), stack.outputs["JobsTableName"])
+    if args.job:
+        job = jobs.get(args.job)
+        if job is None:
+            raise InputError(f"no job {args.job} in {stack.where}")
+        print(table([row_for(job)]))
+        print(f"source: s3://{job.bucket}/{job.key} (version {job.version})")
+        if job.error:
+            print(f"error: {job.error}")
+        return 0
+    listed = jobs.list()
+    print(table([row_for(job) for job in listed]) if listed else f"no jobs yet in {stack.where}")
+    return 0
