@@ -86,9 +86,14 @@ def idempotency_key(job_id: str, row_number: int) -> str:
     return f"{job_id}:{row_number}"
 
 
+# Columns named with this prefix are Fanout's own annotations (the reason columns of a DLQ
+# export), never posted: a fixed export can be dropped again as it is.
+ANNOTATION_PREFIX = "_fanout_"
+
+
 def row_payload(columns: tuple[str, ...], values: tuple[str, ...]) -> dict[str, str]:
     """The JSON object posted for a row: each header name mapped to the row's value."""
-    return dict(zip(columns, values, strict=True))
+    return {c: v for c, v in zip(columns, values, strict=True) if not c.startswith(ANNOTATION_PREFIX)}
 
 
 _SLUG = re.compile(r"[^A-Za-z0-9]+")

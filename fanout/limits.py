@@ -37,5 +37,8 @@ ESM_MAX_BATCH_SIZE = 10_000
 # DynamoDB: TransactWriteItems takes up to 100 actions (DynamoDB quotas).
 DYNAMODB_TRANSACT_MAX_ITEMS = 100
 
+# DynamoDB: BatchGetItem reads up to 100 items a call (DynamoDB API Reference, BatchGetItem).
+DYNAMODB_BATCH_GET_MAX_KEYS = 100
+
 # DynamoDB: an item is at most 400 KB (DynamoDB quotas).
 DYNAMODB_MAX_ITEM_BYTES = 400_000

@@ -10,6 +10,8 @@ import argparse
 import contextlib
 import json
 import random
+import socket
+import struct
 import sys
 import threading
 import time
@@ -35,6 +37,8 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"ok":true}'
+    delay_s: float = 0.0  # extra time before answering (a stall past the client's timeout)
+    reset: bool = False  # drop the connection instead of answering
 
 
 Decide = Callable[[Call], Reply]
@@ -79,20 +83,33 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(Reply(415, body=b'{"error":"expected application/json"}'))
             return
         attempt = api.note_attempt(key)
-        time.sleep(api.latency())
         reply = api.decide(Call(key, payload, attempt))
+        time.sleep(api.latency() + reply.delay_s)
+        if reply.reset:
+            self._reset()
+            return
         if 200 <= reply.status < 300:
             api.note_success(key, payload)
         self._reply(reply)
 
+    def _reset(self) -> None:
+        """Closes the connection with a TCP reset, as a crashed or overloaded server would."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
     def _reply(self, reply: Reply) -> None:
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up first (its timeout): there is no one left to answer.
+            self.close_connection = True
 
 
 class DemoApi:

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 
@@ -15,14 +15,22 @@ from fanout.contract import job_id_for
 from fanout.errors import FanoutError
 from fanout.jobs import Job, JobStore
 from fanout.s3events import object_version
+from infra.dlq import DeadLetters
 from infra.emulator import Emulator
 from infra.local_stack import LocalStack, local_stack
 from infra.preflight import check_api_url, check_csv
 from infra.progress import ProgressPrinter
 from infra.runtime import LocalRuntime, use_endpoint
+from worker.ledger import Ledger
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 INCOMING_PREFIX = "incoming/"
 POLL_S = 0.25
+# Queues empty this long with rows unsettled: those rows are in messages the redrive policy moved.
+IDLE_BEFORE_RECONCILE_S = 2.0
 # The splitter is triggered through the intake queue; if no job shows up in this long, the
 # drop never reached it.
 JOB_APPEAR_TIMEOUT_S = 60.0
@@ -72,7 +80,9 @@ def drop_file(session: boto3.Session, stack: LocalStack | dict[str, str], path: 
     return bucket, key, object_version(response.get("VersionId"), response["ETag"])
 
 
-def wait_for_job(jobs: JobStore, job_id: str, started: float, printer: ProgressPrinter) -> Job:
+def wait_for_job(
+    jobs: JobStore, job_id: str, started: float, printer: ProgressPrinter, idle: IdleCheck
+) -> Job:
     deadline = time.monotonic() + JOB_APPEAR_TIMEOUT_S
     while True:
         job = jobs.get(job_id)
@@ -84,7 +94,45 @@ def wait_for_job(jobs: JobStore, job_id: str, started: float, printer: ProgressP
             return job
         else:
             printer.show(job, time.monotonic() - started)
+            idle.check(job)
         time.sleep(POLL_S)
+
+
+class IdleCheck:
+    """Accounts for rows that nothing is working on any more.
+
+    When the work and intake queues are empty, nothing is in flight, and the job still has
+    unsettled rows, those rows are in messages the redrive policy moved to the DLQ (their
+    invocations kept dying): reading the DLQ counts them as failed, with that reason.
+    """
+
+    def __init__(self, sqs: SQSClient, queue_urls: list[str], dead_letters: DeadLetters) -> None:
+        self._sqs = sqs
+        self._urls = queue_urls
+        self._dead = dead_letters
+        self._idle_since: float | None = None
+
+    def check(self, job: Job) -> None:
+        if job.state != "running" or not self._queues_empty():
+            self._idle_since = None
+            return
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        elif now - self._idle_since >= IDLE_BEFORE_RECONCILE_S:
+            self._dead.annotate_moved()
+            self._idle_since = None
+
+    def _queues_empty(self) -> bool:
+        names: list[QueueAttributeNameType] = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+        ]
+        for url in self._urls:
+            attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            if any(int(attributes.get(name, "0")) for name in names):
+                return False
+        return True
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -99,18 +147,26 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
         jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+        idle = idle_check(session, stack.outputs)
         with LocalRuntime(session, stack, options.concurrency):
             started = time.monotonic()
             bucket, key, version = drop_file(session, stack, options.file)
             job_id = job_id_for(bucket, key, version)
             print(f"job {job_id}: {options.file} -> s3://{bucket}/{key}", file=err)
-            job = wait_for_job(jobs, job_id, started, ProgressPrinter(err))
+            job = wait_for_job(jobs, job_id, started, ProgressPrinter(err), idle)
             duration = time.monotonic() - started
     report = report_for(job, duration)
     if options.report:
         options.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report), file=out)
     return exit_code_for(job)
+
+
+def idle_check(session: boto3.Session, outputs: dict[str, str]) -> IdleCheck:
+    dynamodb, sqs = session.client("dynamodb"), session.client("sqs")
+    ledger = Ledger(dynamodb, outputs["LedgerTableName"], outputs["JobsTableName"])
+    dead_letters = DeadLetters(sqs, outputs["DeadLetterQueueUrl"], ledger)
+    return IdleCheck(sqs, [outputs["WorkQueueUrl"], outputs["IntakeQueueUrl"]], dead_letters)
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
-"""One worker invocation: post every open row of the batch, settle each message, report the rest.
+"""One worker invocation: post every open row of the batch, settle the messages, report the rest.
 
 All rows of all messages go to one thread pool at once, so the pool stays full across message
-boundaries; each message is then settled on its own (Powertools' partial batch response).
+boundaries. The batch is then settled together (failed rows to the DLQ, one ledger transaction),
+and Powertools' partial batch response names the messages that still have open rows.
 """
 
 from __future__ import annotations
@@ -10,22 +11,20 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.backoff import backoff_delay
-from fanout.contract import RowFailure, WorkMessage
-from fanout.errors import PermanentError, RetryableError
-from fanout.limits import SQS_MAX_VISIBILITY_TIMEOUT_S
+from fanout.contract import Row, RowFailure, WorkMessage
+from fanout.errors import FanoutError, PermanentError, RetryableError
+from fanout.limits import SQS_MAX_VISIBILITY_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.queues import send_message_batch
-from worker.ledger import Ledger
+from worker.checkpoint import Checkpoint
+from worker.ledger import Ledger, Outcome
 from worker.poster import RowPoster, RowResult
 
 if TYPE_CHECKING:
@@ -41,9 +40,13 @@ REDELIVERY_CAP_S = 300.0
 
 
 @dataclass
-class _Pending:
+class _Message:
+    record: dict[str, Any]
     message: WorkMessage
     futures: list[Future[RowResult]]
+    posted: set[int] = field(default_factory=set)
+    failures: dict[int, RowFailure] = field(default_factory=dict)
+    still_open: int = 0
 
 
 class Worker:
@@ -65,64 +68,90 @@ class Worker:
         self._queue_urls: dict[str | None, str] = {}
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        time_left = _time_left(context)
-        pending: dict[str, _Pending] = {}
-        for record in event.get("Records", []):
-            message = _parse(record["body"])
-            if message is not None:
-                pending[record["messageId"]] = self._start(message, time_left)
+        messages = self._start(event.get("Records", []), lambda_deadline(_time_left(context)))
+        try:
+            self._settle(list(messages.values()))
+        except (FanoutError, ClientError, BotoCoreError):
+            # Reported message by message below, with a short backoff, rather than failing the
+            # invocation and leaving the whole batch hidden for the visibility timeout.
+            log.exception("settling the batch failed; every message goes back to the queue")
+            for entry in messages.values():
+                entry.still_open = max(1, len(entry.futures))
 
-        def settle(record: SQSRecord) -> None:
-            if record.message_id not in pending:
-                raise ValueError("malformed work message")  # left to the redrive policy
-            self._settle(record, pending[record.message_id])
+        def report(record: SQSRecord) -> None:
+            entry = messages.get(record.message_id)
+            if entry is None:
+                raise PermanentError("malformed work message")  # left to the redrive policy
+            if entry.still_open:
+                self._delay_redelivery(record)
+                raise RetryableError(f"{entry.still_open} rows of message {entry.message.key} are still open")
 
         processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(process_partial_response(event, settle, processor, context))
+        return dict(process_partial_response(event, report, processor, context))
 
-    def _start(self, message: WorkMessage, time_left: Callable[[], float]) -> _Pending:
-        settled = self._ledger.settled(message.key)
-        redriven = bool(message.failures)
-        skip = settled.posted if redriven else settled.posted | settled.failed
-        post_by = lambda_deadline(time_left)
-        futures = [
-            self._pool.submit(self._poster.post, message.job_id, message.columns, row, post_by)
-            for row in message.rows
-            if row.number not in skip
+    def _start(self, records: list[dict[str, Any]], post_by: Callable[[], float]) -> dict[str, _Message]:
+        parsed = {r["messageId"]: (r, m) for r in records if (m := _parse(r["body"])) is not None}
+        settled = self._ledger.settled_many(m.key for _, m in parsed.values())
+        checkpoint = Checkpoint(self._ledger)
+
+        def post(message: WorkMessage, row: Row) -> RowResult:
+            result = self._poster.post(message.job_id, message.columns, row, post_by)
+            checkpoint.add(message, result)
+            return result
+
+        started = {}
+        for message_id, (record, message) in parsed.items():
+            done = settled[message.key]
+            # A redriven message (it carries its failures) tries its failed rows again.
+            skip = done.posted if message.failures else done.posted | done.failed
+            futures = [
+                self._pool.submit(post, message, row) for row in message.rows if row.number not in skip
+            ]
+            started[message_id] = _Message(record, message, futures)
+        return started
+
+    def _settle(self, messages: list[_Message]) -> None:
+        for entry in messages:
+            results = [future.result() for future in entry.futures]
+            final = (
+                int(entry.record["attributes"].get("ApproximateReceiveCount", "1")) >= self._max_receive_count
+            )
+            entry.posted = {r.number for r in results if r.posted}
+            entry.failures = {
+                r.number: r.failure for r in results if r.failure is not None and (r.permanent or final)
+            }
+            entry.still_open = len(results) - len(entry.posted) - len(entry.failures)
+        self._dead_letter([e for e in messages if e.failures])
+        outcomes = [
+            Outcome(e.message.key, e.message.job_id, frozenset(e.posted), frozenset(e.failures))
+            for e in messages
         ]
-        return _Pending(message, futures)
+        changes = self._ledger.record(outcomes)
+        for entry in messages:
+            change = changes.get(entry.message.key)
+            log.info(
+                "settled message: %d posted, %d failed, %d open",
+                len(change.posted) if change else 0,
+                len(change.failed) if change else 0,
+                entry.still_open,
+                extra={"job_id": entry.message.job_id, "message_id": entry.record["messageId"]},
+            )
 
-    def _settle(self, record: SQSRecord, pending: _Pending) -> None:
-        results = [future.result() for future in pending.futures]
-        message = pending.message
-        posted = {r.number for r in results if r.posted}
-        final_delivery = int(record.attributes.approximate_receive_count) >= self._max_receive_count
-        failures: dict[int, RowFailure] = {
-            r.number: r.failure for r in results if r.failure is not None and (r.permanent or final_delivery)
-        }
-        if failures:
-            dead = message.with_rows(set(failures), failures)
-            send_message_batch(self._sqs, self._dlq_url, [("0", dead.to_body())])
-        change = self._ledger.record(message.key, message.job_id, posted, set(failures))
-        still_open = len(results) - len(posted) - len(failures)
-        log.info(
-            "settled message: %d posted, %d failed, %d open",
-            len(change.posted),
-            len(change.failed),
-            still_open,
-            extra={"job_id": message.job_id, "message_id": record.message_id},
-        )
-        if still_open:
-            self._delay_redelivery(record)
-            raise RetryableError(f"{still_open} rows of message {message.key} are still open")
+    def _dead_letter(self, messages: list[_Message]) -> None:
+        """Failed rows go to the DLQ with their reasons before the ledger counts them as failed."""
+        dead = [
+            (str(i), e.message.with_rows(set(e.failures), e.failures).to_body())
+            for i, e in enumerate(messages)
+        ]
+        for start in range(0, len(dead), SQS_SEND_BATCH_MAX_ENTRIES):
+            send_message_batch(self._sqs, self._dlq_url, dead[start : start + SQS_SEND_BATCH_MAX_ENTRIES])
 
     def _delay_redelivery(self, record: SQSRecord) -> None:
         """Backs off the next delivery instead of waiting out the whole visibility timeout."""
         receives = int(record.attributes.approximate_receive_count)
         delay = REDELIVERY_BASE_S + backoff_delay(receives, REDELIVERY_BASE_S, REDELIVERY_CAP_S)
-        queue_url = self._queue_url(record.event_source_arn)
         self._sqs.change_message_visibility(
-            QueueUrl=queue_url,
+            QueueUrl=self._queue_url(record.event_source_arn),
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=min(int(delay), SQS_MAX_VISIBILITY_TIMEOUT_S),
         )

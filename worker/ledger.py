@@ -1,26 +1,52 @@
-"""Which rows of a message are already settled, kept across redeliveries and redrives.
+"""Which rows of each message are already settled, kept across redeliveries and redrives.
 
 SQS delivers at least once and a partly failed message comes back whole; the ledger lets a
-worker post only the rows still open, and moves the job's counters in the same transaction so
-counts stay exact even when two workers hold the same message at once.
+worker post only the rows still open. The job's counters move in the same transaction as the
+ledger, so counts stay exact even when two workers hold the same message at once. One
+transaction covers all the messages of an invocation, so the job's counter item (which every
+worker updates) takes one write per invocation and checkpoint, not one per message.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from fanout.backoff import backoff_delay
 from fanout.errors import RetryableError
 from fanout.jobs import counter_update
+from fanout.limits import DYNAMODB_BATCH_GET_MAX_KEYS, DYNAMODB_TRANSACT_MAX_ITEMS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# Optimistic-concurrency retries when another worker changed the same message's record.
-RECORD_ATTEMPTS = 5
+# Transactions that lose a race (another worker wrote one of the items first) are read again
+# and retried this many times, with jittered backoff so racing workers spread apart.
+RECORD_ATTEMPTS = 8
+RECORD_BACKOFF_BASE_S = 0.05
+RECORD_BACKOFF_CAP_S = 2.0
 # Ledger records outlive any redrive a user would do (14 days, the SQS maximum retention).
 RETENTION_S = 14 * 24 * 3600
+# Room in one transaction for the job counter updates next to the message updates.
+MESSAGES_PER_TRANSACTION = DYNAMODB_TRANSACT_MAX_ITEMS - 10
+# Error codes that mean "lost a race or a passing fault: read again and retry".
+_RACE_CODES = frozenset(
+    {
+        "TransactionCanceledException",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -30,62 +56,139 @@ class Settled:
     version: int
 
 
+EMPTY = Settled(frozenset(), frozenset(), 0)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Rows of one message to mark: posted, or failed (in the DLQ with their reason)."""
+
+    message_key: str
+    job_id: str
+    posted: frozenset[int]
+    failed: frozenset[int] = frozenset()
+
+
 @dataclass(frozen=True)
 class Change:
-    """What a record call changed: rows newly posted, newly failed, and failed rows now posted."""
+    """What recording changed: rows newly posted, newly failed, and failed rows now posted."""
 
     posted: frozenset[int]
     failed: frozenset[int]
     recovered: frozenset[int]
+
+    @classmethod
+    def of(cls, outcome: Outcome, before: Settled) -> Change:
+        posted = outcome.posted - before.posted
+        return cls(
+            posted=frozenset(posted),
+            failed=frozenset(outcome.failed - before.posted - before.failed - outcome.posted),
+            recovered=frozenset(posted & before.failed),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.posted or self.failed)
 
 
 def _numbers(item: dict[str, Any], name: str) -> frozenset[int]:
     return frozenset(int(n) for n in item.get(name, {}).get("NS", []))
 
 
+def _settled(item: dict[str, Any]) -> Settled:
+    version = int(item.get("version", {}).get("N", "0"))
+    return Settled(_numbers(item, "posted"), _numbers(item, "failed"), version)
+
+
+def _is_race(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code", "") in _RACE_CODES or (
+        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    )
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 class Ledger:
-    def __init__(self, dynamodb: DynamoDBClient, table: str, jobs_table: str) -> None:
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        jobs_table: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._db = dynamodb
         self._table = table
         self._jobs_table = jobs_table
+        self._sleep = sleep
 
     def settled(self, message_key: str) -> Settled:
-        item = self._db.get_item(
-            TableName=self._table, Key={"message": {"S": message_key}}, ConsistentRead=True
-        )
-        found = item.get("Item", {})
-        return Settled(
-            _numbers(found, "posted"),
-            _numbers(found, "failed"),
-            int(found.get("version", {}).get("N", "0")),
-        )
+        return self.settled_many([message_key])[message_key]
 
-    def record(self, message_key: str, job_id: str, posted: set[int], failed: set[int]) -> Change:
+    def settled_many(self, message_keys: Iterable[str]) -> dict[str, Settled]:
+        """Every message's settled rows in as few reads as DynamoDB allows (100 keys a call)."""
+        keys = sorted(set(message_keys))
+        found: dict[str, Settled] = {key: EMPTY for key in keys}
+        for chunk in _chunks(keys, DYNAMODB_BATCH_GET_MAX_KEYS):
+            request: Any = {
+                self._table: {"Keys": [{"message": {"S": k}} for k in chunk], "ConsistentRead": True}
+            }
+            while request:
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["message"]["S"]] = _settled(item)
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+    def record(self, outcomes: list[Outcome]) -> dict[str, Change]:
         """Marks rows posted or failed; posted rows that had failed before count as recovered."""
-        for _ in range(RECORD_ATTEMPTS):
-            before = self.settled(message_key)
-            change = Change(
-                posted=frozenset(posted - before.posted),
-                failed=frozenset(failed - before.posted - before.failed),
-                recovered=frozenset((posted - before.posted) & before.failed),
-            )
-            if not (change.posted or change.failed):
-                return change
-            try:
-                self._db.transact_write_items(
-                    TransactItems=self._actions(message_key, job_id, before, change)
-                )
-            except self._db.exceptions.TransactionCanceledException:
-                continue  # another worker recorded this message meanwhile: read again
-            return change
-        raise RetryableError(f"ledger for message {message_key} kept changing under us")
+        changes: dict[str, Change] = {}
+        for chunk in _chunks([o for o in outcomes if o.posted or o.failed], MESSAGES_PER_TRANSACTION):
+            changes.update(self._record_chunk(chunk))
+        return changes
 
-    def _actions(self, message_key: str, job_id: str, before: Settled, change: Change) -> list[Any]:
+    def _record_chunk(self, outcomes: list[Outcome]) -> dict[str, Change]:
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            before = self.settled_many(o.message_key for o in outcomes)
+            changes = {o.message_key: Change.of(o, before[o.message_key]) for o in outcomes}
+            actions = self._actions(outcomes, before, changes)
+            if not actions:
+                return changes
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                if not _is_race(exc):
+                    raise
+                self._sleep(backoff_delay(attempt, RECORD_BACKOFF_BASE_S, RECORD_BACKOFF_CAP_S))
+                continue
+            return changes
+        raise RetryableError(f"ledger of {len(outcomes)} messages kept changing under us")
+
+    def _actions(
+        self, outcomes: list[Outcome], before: dict[str, Settled], changes: dict[str, Change]
+    ) -> list[Any]:
+        actions: list[Any] = []
+        deltas: dict[str, dict[str, int]] = {}
+        for outcome in outcomes:
+            change = changes[outcome.message_key]
+            if not change:
+                continue
+            actions.append({"Update": self._ledger_update(outcome, before[outcome.message_key], change)})
+            job = deltas.setdefault(outcome.job_id, {"rows_posted": 0, "rows_failed": 0})
+            job["rows_posted"] += len(change.posted)
+            job["rows_failed"] += len(change.failed) - len(change.recovered)
+        for job_id, delta in deltas.items():
+            if any(delta.values()):
+                actions.append({"Update": counter_update(job_id, self._jobs_table, delta)})
+        return actions
+
+    def _ledger_update(self, outcome: Outcome, before: Settled, change: Change) -> dict[str, Any]:
         adds = []
         values: dict[str, Any] = {
             ":v": {"N": str(before.version)},
             ":next": {"N": str(before.version + 1)},
-            ":job": {"S": job_id},
+            ":job": {"S": outcome.job_id},
             ":expires": {"N": str(int(time.time()) + RETENTION_S)},
         }
         if change.posted:
@@ -98,18 +201,10 @@ class Ledger:
         if change.recovered:
             expression += " DELETE failed :r"
             values[":r"] = {"NS": [str(n) for n in sorted(change.recovered)]}
-        ledger_update = {
+        return {
             "TableName": self._table,
-            "Key": {"message": {"S": message_key}},
+            "Key": {"message": {"S": outcome.message_key}},
             "UpdateExpression": expression,
             "ConditionExpression": "attribute_not_exists(version) OR version = :v",
             "ExpressionAttributeValues": values,
         }
-        deltas = {
-            "rows_posted": len(change.posted),
-            "rows_failed": len(change.failed) - len(change.recovered),
-        }
-        return [
-            {"Update": ledger_update},
-            {"Update": counter_update(job_id, self._jobs_table, deltas)},
-        ]

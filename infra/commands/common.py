@@ -36,3 +36,22 @@ def add_scale_flags(cmd: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"rows each worker invocation posts at once (default {DEFAULT_THREADS})",
     )
+
+
+def parameter_override(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (a template.yaml parameter)")
+    return name, value
+
+
+def add_parameter_flag(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--param",
+        type=parameter_override,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template.yaml parameter for the local stack (repeatable), "
+        "e.g. --param RequestTimeoutSeconds=2",
+    )

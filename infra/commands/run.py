@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from infra.commands.common import add_scale_flags
+from infra.commands.common import add_parameter_flag, add_scale_flags
 from infra.run import RunOptions, run
 
 
@@ -22,8 +22,12 @@ def register(commands: Any) -> None:
     cmd.add_argument("--api-url", required=True, metavar="URL", help="the API each row is POSTed to")
     add_scale_flags(cmd)
     cmd.add_argument("--report", type=Path, metavar="OUT.json", help="write the JSON report here")
+    add_parameter_flag(cmd)
     cmd.set_defaults(execute=execute)
 
 
 def execute(args: argparse.Namespace) -> int:
-    return run(RunOptions(args.file, args.api_url, args.concurrency, args.threads, args.report))
+    options = RunOptions(
+        args.file, args.api_url, args.concurrency, args.threads, args.report, dict(args.param)
+    )
+    return run(options)

@@ -1,0 +1,51 @@
+"""fanout redrive [--job JOB] [--max N] [--rate R] [--dry-run]"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from infra.commands.common import positive_int
+from infra.dead_letter_access import redrive_for
+from infra.redrive import RedriveRequest
+from infra.stack_ref import add_stack_flags, connect
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be above 0")
+    return value
+
+
+def register(commands: Any) -> None:
+    cmd: argparse.ArgumentParser = commands.add_parser(
+        "redrive",
+        help="move dead-letter messages back to the work queue",
+        description="Move DLQ messages back to the work queue so their rows are tried again; rows "
+        "already posted are skipped. Uses StartMessageMoveTask for a whole queue where the endpoint "
+        "has it, otherwise moves messages itself, sending each before deleting it.",
+    )
+    cmd.add_argument("--job", metavar="JOB", help="only this job's messages")
+    cmd.add_argument("--max", type=positive_int, metavar="N", help="at most N messages")
+    cmd.add_argument("--rate", type=_positive_float, metavar="R", help="at most R messages a second")
+    cmd.add_argument("--dry-run", action="store_true", help="say what would move; move nothing")
+    add_stack_flags(cmd)
+    cmd.set_defaults(execute=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    request = RedriveRequest(job=args.job, max_messages=args.max, rate=args.rate, dry_run=args.dry_run)
+    result = redrive_for(connect(args)).run(request)
+    if result.method == "StartMessageMoveTask":
+        print("started a message move task from the DLQ to the work queue (StartMessageMoveTask)")
+        return 0
+    verb = "would move" if request.dry_run else "moved"
+    print(
+        f"{verb} {result.messages} messages ({result.rows} rows) to the work queue; "
+        f"{result.left} left in the DLQ"
+    )
+    return 0

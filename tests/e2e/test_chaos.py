@@ -1,0 +1,154 @@
+"""Delivery against a misbehaving API: every row accounted for, the DLQ explains, redrive finishes.
+
+`fanout local up` runs in one process; drop, status, dlq and redrive are separate processes that
+find it through AWS_ENDPOINT_URL, as a user would use them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.demo_api import DemoApi
+from tests.chaos import ChaosPolicy, refused
+from tests.e2e.test_local_up import free_port
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 2_000
+
+
+def fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
+    )
+
+
+@pytest.fixture
+def chaos() -> Iterator[DemoApi]:
+    with DemoApi(latency_s=(0.0, 0.002), decide=ChaosPolicy()) as running:
+        yield running
+
+
+@pytest.fixture
+def endpoint(chaos: DemoApi, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = (tmp_path / "local-up.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infra.cli",
+            "local",
+            "up",
+            "--api-url",
+            chaos.url,
+            "--port",
+            str(port),
+            "--param",
+            "RequestTimeoutSeconds=1",
+            "--concurrency",
+            "4",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while fanout(url, "status").returncode != 0:
+        assert time.monotonic() < deadline and process.poll() is None, "local stack did not come up"
+        time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def stalled_keys(job_id: str) -> set[str]:
+    return {f"{job_id}:{n}" for n in range(1, ROWS + 1) if ChaosPolicy.stalls(n)}
+
+
+def wait_for_state(endpoint: str, job_id: str, states: set[str], timeout_s: float = 120) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = fanout(endpoint, "status", job_id).stdout.splitlines()[1].split()
+        if row[1] in states:
+            return row
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not reach {states}: {row}")
+
+
+@pytest.fixture(autouse=True)
+def show_local_up_log(tmp_path: Path) -> Iterator[None]:
+    yield
+    log = tmp_path / "local-up.log"
+    if log.exists():
+        print(log.read_text()[-20_000:])
+
+
+def test_chaos_run_dlq_and_redrive(tmp_path: Path, chaos: DemoApi, endpoint: str) -> None:
+    source = tmp_path / "chaos.csv"
+    source.write_text("id,text\n" + "".join(f'{n},"value {n}, with comma"\n' for n in range(1, ROWS + 1)))
+    refused_ids = [n for n in range(1, ROWS + 1) if refused(n)]
+
+    # WHEN the file is dropped and runs against the chaos API
+    job_id = fanout(endpoint, "drop", str(source)).stdout.split()[0]
+    row = wait_for_state(endpoint, job_id, {"done", "done_with_failures"})
+
+    # THEN posted + failed + rejected = rows, and the failed rows are exactly the refused ones
+    total, posted, failed, rejected = (int(x) for x in row[2:6])
+    assert (total, posted, failed, rejected) == (ROWS, ROWS - len(refused_ids), len(refused_ids), 0)
+    # AND every row that could succeed reached the API, by Idempotency-Key; only rows whose first
+    # answer came after the client's timeout arrived twice, with the same key both times
+    assert set(chaos.successes) == {f"{job_id}:{n}" for n in range(1, ROWS + 1) if not refused(n)}
+    assert {key for key, count in chaos.successes.items() if count > 1} <= stalled_keys(job_id)
+    # AND refused rows were not retried
+    assert all(chaos.attempts[f"{job_id}:{n}"] == 1 for n in refused_ids)
+
+    # THEN the DLQ explains: counts by job and reason
+    listing = fanout(endpoint, "dlq", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert f"{job_id}  {len(refused_ids)}" in listing.stdout
+    assert f"HTTP 400  {len(refused_ids)}" in listing.stdout
+    shown = fanout(endpoint, "dlq", "show", "--job", job_id).stdout
+    assert f"{job_id} row 5: HTTP 400 status=400 attempts=1" in shown
+    assert "field text is invalid" in shown
+    # AND the export holds the original columns plus reasons, ready to fix and drop again
+    exported = fanout(endpoint, "dlq", "export", "--job", job_id)
+    records = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["id"] for r in records] == [str(n) for n in refused_ids]
+    assert records[0]["text"] == "value 5, with comma"
+    assert records[0]["_fanout_status"] == "400" and records[0]["_fanout_row"] == "5"
+
+    # WHEN the API is fixed and the DLQ redriven (a dry run first moves nothing)
+    dry = fanout(endpoint, "redrive", "--dry-run")
+    assert "would move" in dry.stdout and f"({len(refused_ids)} rows)" in dry.stdout
+    chaos.decide = ChaosPolicy(fixed=True)
+    moved = fanout(endpoint, "redrive", "--job", job_id)
+    assert moved.returncode == 0, moved.stderr
+    assert f"({len(refused_ids)} rows)" in moved.stdout
+
+    # THEN the job completes, each refused row posted once, nothing else posted again
+    row = wait_for_state(endpoint, job_id, {"done"})
+    assert [int(x) for x in row[2:6]] == [ROWS, ROWS, 0, 0]
+    assert len(chaos.successes) == ROWS
+    assert all(chaos.successes[f"{job_id}:{n}"] == 1 for n in refused_ids)
+    # AND a second redrive finds nothing to do
+    again = fanout(endpoint, "redrive")
+    assert "moved 0 messages (0 rows)" in again.stdout
+    assert "0 messages, 0 rows" in fanout(endpoint, "dlq", "list").stdout

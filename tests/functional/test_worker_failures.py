@@ -1,0 +1,121 @@
+"""The worker when things go wrong: duplicates, a killed invocation, the Lambda deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import boto3
+
+from infra.demo_api import DemoApi, Reply
+from infra.event_source import LocalContext
+from infra.local_stack import LocalStack
+from tests.functional.helpers import event_for
+from tests.functional.test_worker import JOB, invoke, job, message, setup_job
+from worker.handler import build
+from worker.ledger import Ledger, Outcome
+
+
+def ledger(session: boto3.Session, stack: LocalStack) -> Ledger:
+    return Ledger(
+        session.client("dynamodb"), stack.outputs["LedgerTableName"], stack.outputs["JobsTableName"]
+    )
+
+
+def test_the_same_message_held_by_two_workers_at_once_is_counted_once(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    # GIVEN SQS hands the same messages to two invocations at the same time
+    received = setup_job(session, stack, [message(1, 1, 40), message(2, 41, 40)])
+    results: list[dict[str, Any]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(invoke(session, stack, received))) for _ in range(2)
+    ]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    # THEN both settle, and the job counts each row once
+    assert results == [{"batchItemFailures": []}] * 2
+    current = job(session, stack)
+    assert (current.rows_posted, current.rows_failed, current.state) == (80, 0, "done")
+    assert set(api.successes) == {f"{JOB}:{n}" for n in range(1, 81)}
+
+
+def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
+    session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_path: Any
+) -> None:
+    # GIVEN a message of 200 rows against an API that takes 20 ms a call, posted 2 at a time
+    api.decide = lambda call: Reply(delay_s=0.02)
+    received = setup_job(session, stack, [message(1, 1, 200)])
+    env = {**stack.functions["WorkerFunction"].environment, "THREADS": "2"}
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event_for(stack, "WorkerFunction", received)))
+    script = (
+        "import json, sys; from worker.handler import build; from infra.event_source import LocalContext\n"
+        "worker = build(json.loads(sys.argv[1]))\n"
+        "worker.handle(json.load(open(sys.argv[2])), LocalContext('WorkerFunction', 1024, 120))\n"
+    )
+    # WHEN the invocation is killed (SIGKILL) part way through
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(env), str(event_file)], env=os.environ
+    )
+    deadline = time.monotonic() + 30
+    while len(api.successes) < 80 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    recorded = ledger(session, stack).settled(f"{JOB}#1").posted
+    posted_before = set(api.successes)
+    assert 0 < len(recorded) < 200
+    # AND the message is delivered again
+    assert invoke(session, stack, received) == {"batchItemFailures": []}
+    # THEN no checkpointed row was posted again, every row arrived, and the count is exact
+    again = {key for key, count in api.successes.items() if count > 1}
+    assert not again & {f"{JOB}:{n}" for n in recorded}
+    assert again <= posted_before
+    assert set(api.successes) == {f"{JOB}:{n}" for n in range(1, 201)}
+    assert job(session, stack).rows_posted == 200
+
+
+def test_near_the_deadline_it_stops_starting_rows_and_reports_the_message(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    # GIVEN an invocation with 5 s left (3 s kept for settling, 1 s for a call's timeout), and
+    # an API taking 100 ms a call
+    api.decide = lambda call: Reply(delay_s=0.1)
+    received = setup_job(session, stack, [message(1, 1, 200)])
+    env = {**stack.functions["WorkerFunction"].environment, "REQUEST_TIMEOUT_S": "1"}
+    worker = build(env, session=session)
+    started = time.monotonic()
+    response = worker.handle(event_for(stack, "WorkerFunction", received), LocalContext("w", 1024, 5))
+    # THEN it returns before the deadline, reporting the message, with the posted rows recorded
+    assert time.monotonic() - started < 5
+    assert response == {"batchItemFailures": [{"itemIdentifier": received[0]["MessageId"]}]}
+    posted = job(session, stack).rows_posted
+    assert 0 < posted < 200
+    assert posted == len(api.successes)
+    # AND the next delivery posts only the rest
+    assert invoke(session, stack, received) == {"batchItemFailures": []}
+    assert set(api.successes.values()) == {1}
+    assert job(session, stack).rows_posted == 200
+
+
+def test_concurrent_ledger_transactions_lose_no_counts(session: boto3.Session, stack: LocalStack) -> None:
+    # GIVEN many workers recording different messages of one job at the same time
+    setup_job(session, stack, [])
+    book = ledger(session, stack)
+
+    def record(worker: int) -> None:
+        for n in range(10):
+            book.record([Outcome(f"{JOB}#{worker}-{n}", JOB, frozenset({1, 2, 3}))])
+
+    threads = [threading.Thread(target=record, args=(w,)) for w in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    # THEN the job's counter is the sum of them all
+    assert job(session, stack).rows_posted == 8 * 10 * 3

@@ -1,0 +1,66 @@
+"""Posted rows written to the ledger while an invocation is still posting.
+
+If an invocation dies mid-batch (a crash, a kill, the Lambda timeout), the rows recorded by the
+last checkpoint are not posted again on redelivery; only the rows of the last interval can be,
+and those carry the same Idempotency-Key. The job's counters move with each checkpoint, so
+progress shows while a large batch is under way. One checkpoint covers every message of the
+invocation in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fanout.contract import WorkMessage
+from fanout.errors import FanoutError
+from worker.ledger import Ledger, Outcome
+from worker.poster import RowResult
+
+log = logging.getLogger("fanout.worker")
+
+# At most one ledger write per invocation per interval: a balance between the rows a killed
+# invocation would post again and writes to the job's counter item, which every worker shares.
+CHECKPOINT_INTERVAL_S = 1.0
+
+
+class Checkpoint:
+    def __init__(
+        self,
+        ledger: Ledger,
+        interval_s: float = CHECKPOINT_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ledger = ledger
+        self._interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._unrecorded: dict[str, tuple[WorkMessage, set[int]]] = {}
+        self._last = clock()
+
+    def add(self, message: WorkMessage, result: RowResult) -> None:
+        """Called by the posting thread as each row finishes."""
+        if not result.posted:
+            return
+        with self._lock:
+            self._unrecorded.setdefault(message.key, (message, set()))[1].add(result.number)
+            due = self._clock() - self._last >= self._interval_s
+            if due:
+                self._last = self._clock()
+                batch, self._unrecorded = self._unrecorded, {}
+        if due:
+            self._record(batch)
+
+    def _record(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
+        outcomes = [Outcome(m.key, m.job_id, frozenset(rows)) for m, rows in batch.values()]
+        try:
+            self._ledger.record(outcomes)
+        except (FanoutError, ClientError, BotoCoreError):
+            # Not lost: settling the batch records every posted row again.
+            log.warning(
+                "checkpoint of %d messages failed; settling will record them", len(outcomes), exc_info=True
+            )
