@@ -89,8 +89,12 @@ class _Builder:
         elif kind == "AWS::S3::Bucket":
             self._bucket(logical_id, self._resolver.resolve(properties))
         elif kind != "AWS::Serverless::Function":
-            # Not emulated locally (log groups, policies, alarms): a name, so references resolve.
+            # Not emulated locally (roles, log groups, policies, alarms): a name and an ARN, so
+            # references to it resolve.
             self._resolver.refs[logical_id] = self._name(logical_id)
+            self._resolver.attributes[(logical_id, "Arn")] = (
+                f"arn:aws:local:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{self._name(logical_id)}"
+            )
 
     def _name(self, logical_id: str) -> str:
         return f"{LOCAL_STACK_NAME}-{logical_id}"
@@ -150,9 +154,14 @@ def _queue_notification(spec: Mapping[str, Any]) -> Any:
     }
 
 
-def _build_all(builder: _Builder, resources: Mapping[str, Any]) -> None:
+def _exists(resolver: Resolver, declaration: Mapping[str, Any]) -> bool:
+    """Whether a resource or output is part of the stack: it has no Condition, or a true one."""
+    return "Condition" not in declaration or resolver.holds(declaration["Condition"])
+
+
+def _build_all(builder: _Builder, resolver: Resolver, resources: Mapping[str, Any]) -> None:
     """Creates resources in an order that satisfies their references to each other."""
-    waiting = dict(resources)
+    waiting = {lid: spec for lid, spec in resources.items() if _exists(resolver, spec)}
     while waiting:
         progressed = False
         for logical_id, spec in list(waiting.items()):
@@ -171,11 +180,11 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
     arns_to_urls = {
         resolver.attributes[(lid, "Arn")]: resolver.refs[lid]
         for lid, spec in template["Resources"].items()
-        if spec["Type"] == "AWS::SQS::Queue"
+        if spec["Type"] == "AWS::SQS::Queue" and _exists(resolver, spec)
     }
     functions = {}
     for logical_id, spec in template["Resources"].items():
-        if spec["Type"] != "AWS::Serverless::Function":
+        if spec["Type"] != "AWS::Serverless::Function" or not _exists(resolver, spec):
             continue
         props = resolver.resolve({**globals_, **spec["Properties"]})
         environment = {
@@ -216,11 +225,13 @@ def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bo
     """The template's stack on the emulator the session points at; `create` makes the resources."""
     template = load_template()
     parameters = parameter_values(template, overrides, strict=create)
-    resolver = Resolver(parameters=parameters, pseudo=_pseudo())
-    _build_all(_Builder(session, resolver, create), template["Resources"])
+    resolver = Resolver(parameters=parameters, pseudo=_pseudo(), conditions=template.get("Conditions", {}))
+    _build_all(_Builder(session, resolver, create), resolver, template["Resources"])
     stack = LocalStack(parameters=parameters)
     stack.functions = _functions(template, resolver)
     stack.outputs = {
-        name: str(resolver.resolve(spec["Value"])) for name, spec in template.get("Outputs", {}).items()
+        name: str(resolver.resolve(spec["Value"]))
+        for name, spec in template.get("Outputs", {}).items()
+        if _exists(resolver, spec)
     }
     return stack
