@@ -28,6 +28,7 @@ class Call:
     key: str
     payload: dict[str, Any]
     attempt: int
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         attempt = api.note_attempt(key)
         time.sleep(api.latency())
-        reply = api.decide(Call(key, payload, attempt))
+        reply = api.decide(Call(key, payload, attempt, dict(self.headers.items())))
         if 200 <= reply.status < 300:
             api.note_success(key, payload)
         self._reply(reply)
