@@ -30,6 +30,7 @@ _QUEUE_ATTRIBUTES = (
     "MessageRetentionPeriod",
     "ReceiveMessageWaitTimeSeconds",
     "VisibilityTimeout",
+    "SqsManagedSseEnabled",
 )
 
 
@@ -101,7 +102,7 @@ class _Builder:
 
     def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id)
-        attributes = {k: str(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        attributes = {k: _attribute(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
         if self._create:
@@ -143,6 +144,11 @@ class _Builder:
                 )
         self._resolver.refs[logical_id] = name
         self._resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+
+def _attribute(value: Any) -> str:
+    """A template value as SQS spells attributes: booleans in lower case."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _queue_notification(spec: Mapping[str, Any]) -> Any:

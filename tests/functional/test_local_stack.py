@@ -26,6 +26,31 @@ def test_queues_carry_the_template_attributes(session: boto3.Session, stack: Loc
     assert redrive["deadLetterTargetArn"] == dlq_arn["Attributes"]["QueueArn"]
 
 
+def test_every_queue_has_the_attributes_the_template_declares(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    sqs = session.client("sqs")
+    queues = {
+        lid: spec["Properties"]
+        for lid, spec in load_template()["Resources"].items()
+        if spec["Type"] == "AWS::SQS::Queue"
+    }
+    assert len(queues) == 4
+    for logical_id, declared in queues.items():
+        url = stack.outputs[f"{logical_id}Url"]
+        actual = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize"):
+            if name in declared:
+                assert actual[name] == str(declared[name]), (logical_id, name)
+        assert actual["SqsManagedSseEnabled"] == "true", logical_id
+    intake = json.loads(
+        sqs.get_queue_attributes(QueueUrl=stack.outputs["IntakeQueueUrl"], AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
+    assert intake["maxReceiveCount"] in (3, "3")
+
+
 def test_functions_get_the_template_environment_and_triggers(stack: LocalStack) -> None:
     worker = stack.functions["WorkerFunction"]
     assert worker.handler == "worker.handler.lambda_handler"
