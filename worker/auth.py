@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 from requests import PreparedRequest
@@ -26,6 +27,18 @@ log = logging.getLogger("fanout.worker")
 # A credential is read again after this long, so a rotated secret reaches warm execution
 # environments without a cold start (rotation keeps the previous version valid meanwhile).
 CREDENTIAL_REFRESH_S = 300.0
+
+
+def require_tls_for_credential(api_url: str) -> None:
+    """A credential crosses the network only inside TLS (plain http only to this machine)."""
+    parsed = urlsplit(api_url)
+    host = parsed.hostname or ""
+    if parsed.scheme == "https" or host == "localhost" or host == "::1" or host.startswith("127."):
+        return
+    raise ConfigError(
+        "API_URL must be https:// when API_AUTH_SECRET_ARN is set: the credential would cross "
+        "the network in clear text"
+    )
 
 
 def read_secret_string(secrets: SecretsManagerClient, secret_arn: str) -> str:
@@ -80,8 +93,11 @@ class AuthorizationHeader(AuthBase):
         return request
 
 
-def authorization_from_secret(secrets: SecretsManagerClient, secret_arn: str) -> AuthorizationHeader:
+def authorization_from_secret(
+    secrets: SecretsManagerClient, secret_arn: str, api_url: str
+) -> AuthorizationHeader:
     """Reads the secret now, so a missing secret or permission fails the cold start, not each row."""
+    require_tls_for_credential(api_url)
     credential = CachedCredential(lambda: read_secret_string(secrets, secret_arn))
     credential.value()
     return AuthorizationHeader(credential)

@@ -22,7 +22,9 @@ def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worke
     settings = WorkerSettings.from_env(env)
     http = make_session(settings.threads)
     if settings.api_auth_secret_arn:
-        http.auth = authorization_from_secret(session.client("secretsmanager"), settings.api_auth_secret_arn)
+        http.auth = authorization_from_secret(
+            session.client("secretsmanager"), settings.api_auth_secret_arn, settings.api_url
+        )
     poster = RowPoster(
         http,
         settings.api_url,

@@ -5,7 +5,7 @@ import requests
 from botocore.exceptions import EndpointConnectionError
 
 from fanout.errors import ConfigError
-from worker.auth import AuthorizationHeader, CachedCredential
+from worker.auth import AuthorizationHeader, CachedCredential, require_tls_for_credential
 
 
 class Reads:
@@ -62,3 +62,10 @@ def test_the_header_goes_on_every_request() -> None:
     auth = AuthorizationHeader(CachedCredential(Reads("Bearer one")))
     request = requests.Request("POST", "http://127.0.0.1:9/rows", auth=auth).prepare()
     assert request.headers["Authorization"] == "Bearer one"
+
+
+def test_a_credential_is_sent_only_over_https_or_to_this_machine() -> None:
+    for url in ("https://api.example.com/rows", "http://127.0.0.1:8080/rows", "http://localhost/rows"):
+        require_tls_for_credential(url)
+    with pytest.raises(ConfigError, match="https"):
+        require_tls_for_credential("http://api.example.com/rows")
