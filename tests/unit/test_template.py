@@ -1,8 +1,10 @@
+import re
+
 import pytest
 
 from fanout.errors import ConfigError
 from fanout.limits import SQS_VISIBILITY_TO_FUNCTION_TIMEOUT_RATIO
-from infra.template import Resolver, load_template, parameter_values
+from infra.template import TEMPLATE_PATH, Resolver, load_template, parameter_values
 
 
 def test_short_forms_become_intrinsic_functions() -> None:
@@ -94,3 +96,13 @@ def test_template_conditions_follow_the_optional_parameters() -> None:
         parameter_values(template, {"ApiUrl": "http://a", "ApiAuthSecretArn": "my-secret"})
     with pytest.raises(ConfigError, match="AlarmEmail"):
         parameter_values(template, {"ApiUrl": "http://a", "AlarmEmail": "nobody"})
+
+
+def test_the_readme_lists_every_parameter_with_its_template_default() -> None:
+    readme = (TEMPLATE_PATH.parent / "README.md").read_text(encoding="utf-8")
+    listed = dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", readme, flags=re.MULTILINE))
+    expected = {
+        name: "required" if "Default" not in spec else (str(spec["Default"]) or "empty")
+        for name, spec in load_template()["Parameters"].items()
+    }
+    assert {name: listed.get(name) for name in expected} == expected
