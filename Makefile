@@ -30,7 +30,7 @@ lint: $(BIN)/fanout
 	$(BIN)/mypy
 
 check-template: $(BIN)/fanout $(SAM_VENV)/bin/sam
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint --include-checks I -- template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam build --template-file template.yaml \
 		--build-dir .aws-sam/build --build-in-source

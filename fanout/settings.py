@@ -19,6 +19,10 @@ def _text(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _optional_text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
 def _int(env: Mapping[str, str], name: str, low: int, high: int) -> int:
     raw = _text(env, name)
     try:
@@ -59,6 +63,7 @@ class SplitterSettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     api_url: str
+    api_auth_secret_arn: str  # empty: the API gets no Authorization header
     threads: int
     request_timeout_s: float
     attempt_limit: int
@@ -71,6 +76,7 @@ class WorkerSettings:
     def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
         return cls(
             api_url=_text(env, "API_URL"),
+            api_auth_secret_arn=_optional_text(env, "API_AUTH_SECRET_ARN"),
             threads=_int(env, "THREADS", 1, 256),
             request_timeout_s=_float(env, "REQUEST_TIMEOUT_S", 0.1, 300),
             attempt_limit=_int(env, "ATTEMPT_LIMIT", 1, 20),

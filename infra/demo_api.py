@@ -30,6 +30,7 @@ class Call:
     key: str
     payload: dict[str, Any]
     attempt: int
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(Reply(415, body=b'{"error":"expected application/json"}'))
             return
         attempt = api.note_attempt(key)
-        reply = api.decide(Call(key, payload, attempt))
+        reply = api.decide(Call(key, payload, attempt, dict(self.headers.items())))
         time.sleep(api.latency() + reply.delay_s)
         if reply.reset:
             self._reset()

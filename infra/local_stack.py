@@ -30,6 +30,7 @@ _QUEUE_ATTRIBUTES = (
     "MessageRetentionPeriod",
     "ReceiveMessageWaitTimeSeconds",
     "VisibilityTimeout",
+    "SqsManagedSseEnabled",
 )
 
 
@@ -89,15 +90,19 @@ class _Builder:
         elif kind == "AWS::S3::Bucket":
             self._bucket(logical_id, self._resolver.resolve(properties))
         elif kind != "AWS::Serverless::Function":
-            # Not emulated locally (log groups, policies, alarms): a name, so references resolve.
+            # Not emulated locally (roles, log groups, policies, alarms): a name and an ARN, so
+            # references to it resolve.
             self._resolver.refs[logical_id] = self._name(logical_id)
+            self._resolver.attributes[(logical_id, "Arn")] = (
+                f"arn:aws:local:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{self._name(logical_id)}"
+            )
 
     def _name(self, logical_id: str) -> str:
         return f"{LOCAL_STACK_NAME}-{logical_id}"
 
     def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id)
-        attributes = {k: str(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        attributes = {k: _attribute(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
         if self._create:
@@ -141,6 +146,11 @@ class _Builder:
         self._resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
 
 
+def _attribute(value: Any) -> str:
+    """A template value as SQS spells attributes: booleans in lower case."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _queue_notification(spec: Mapping[str, Any]) -> Any:
     rules = spec.get("Filter", {}).get("S3Key", {}).get("Rules", [])
     return {
@@ -150,9 +160,14 @@ def _queue_notification(spec: Mapping[str, Any]) -> Any:
     }
 
 
-def _build_all(builder: _Builder, resources: Mapping[str, Any]) -> None:
+def _exists(resolver: Resolver, declaration: Mapping[str, Any]) -> bool:
+    """Whether a resource or output is part of the stack: it has no Condition, or a true one."""
+    return "Condition" not in declaration or resolver.holds(declaration["Condition"])
+
+
+def _build_all(builder: _Builder, resolver: Resolver, resources: Mapping[str, Any]) -> None:
     """Creates resources in an order that satisfies their references to each other."""
-    waiting = dict(resources)
+    waiting = {lid: spec for lid, spec in resources.items() if _exists(resolver, spec)}
     while waiting:
         progressed = False
         for logical_id, spec in list(waiting.items()):
@@ -171,11 +186,11 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
     arns_to_urls = {
         resolver.attributes[(lid, "Arn")]: resolver.refs[lid]
         for lid, spec in template["Resources"].items()
-        if spec["Type"] == "AWS::SQS::Queue"
+        if spec["Type"] == "AWS::SQS::Queue" and _exists(resolver, spec)
     }
     functions = {}
     for logical_id, spec in template["Resources"].items():
-        if spec["Type"] != "AWS::Serverless::Function":
+        if spec["Type"] != "AWS::Serverless::Function" or not _exists(resolver, spec):
             continue
         props = resolver.resolve({**globals_, **spec["Properties"]})
         environment = {
@@ -216,11 +231,13 @@ def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bo
     """The template's stack on the emulator the session points at; `create` makes the resources."""
     template = load_template()
     parameters = parameter_values(template, overrides, strict=create)
-    resolver = Resolver(parameters=parameters, pseudo=_pseudo())
-    _build_all(_Builder(session, resolver, create), template["Resources"])
+    resolver = Resolver(parameters=parameters, pseudo=_pseudo(), conditions=template.get("Conditions", {}))
+    _build_all(_Builder(session, resolver, create), resolver, template["Resources"])
     stack = LocalStack(parameters=parameters)
     stack.functions = _functions(template, resolver)
     stack.outputs = {
-        name: str(resolver.resolve(spec["Value"])) for name, spec in template.get("Outputs", {}).items()
+        name: str(resolver.resolve(spec["Value"]))
+        for name, spec in template.get("Outputs", {}).items()
+        if _exists(resolver, spec)
     }
     return stack

@@ -47,27 +47,51 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return data
 
 
+class _NoValue:
+    """What `Ref AWS::NoValue` stands for: the property or list item is left out."""
+
+
+NO_VALUE = _NoValue()
+
+
 @dataclass
 class Resolver:
-    """Evaluates Ref, GetAtt, Sub, Join, Select and Split against known values."""
+    """Evaluates Ref, GetAtt, Sub, Join, Select, Split and the condition functions (If, Equals,
+    Not, And, Or) against known values; `conditions` is the template's Conditions section."""
 
     parameters: dict[str, str]
     pseudo: dict[str, str]
+    conditions: Mapping[str, Any] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((name, argument),) = value.items()
             if name == "Ref":
-                return self._ref(argument)
+                return NO_VALUE if argument == "AWS::NoValue" else self._ref(argument)
+            if name == "Condition":
+                return self.holds(argument)
             if name.startswith("Fn::"):
                 return self._function(name[4:], argument)
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def holds(self, condition: str) -> bool:
+        """Whether the named condition of the template is true."""
+        if condition not in self.conditions:
+            raise ConfigError(f"template: no condition {condition}")
+        return self._truth(self.conditions[condition])
+
+    def _truth(self, value: Any) -> bool:
+        result = self.resolve(value)
+        if not isinstance(result, bool):
+            raise ConfigError(f"template: {value!r} is not a condition")
+        return result
 
     def _ref(self, name: str) -> str:
         for table in (self.parameters, self.pseudo, self.refs):
@@ -93,6 +117,19 @@ class Resolver:
         if name == "Split":
             separator, text = argument
             return str(self.resolve(text)).split(separator)
+        if name == "If":
+            condition, when_true, when_false = argument
+            return self.resolve(when_true if self.holds(condition) else when_false)
+        if name == "Equals":
+            left, right = (self.resolve(v) for v in argument)
+            return str(left) == str(right)
+        if name == "Not":
+            (operand,) = argument
+            return not self._truth(operand)
+        if name == "And":
+            return all(self._truth(v) for v in argument)
+        if name == "Or":
+            return any(self._truth(v) for v in argument)
         raise ConfigError(f"template: Fn::{name} is not supported by the local stack")
 
     def _sub(self, text: str, extra: Mapping[str, str]) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 
 from fanout.settings import WorkerSettings
+from worker.auth import authorization_from_secret
 from worker.core import Worker
 from worker.ledger import Ledger
 from worker.poster import RowPoster, make_session
@@ -19,8 +20,13 @@ from worker.responses import RetryPolicy
 def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worker:
     session = session or boto3.Session()
     settings = WorkerSettings.from_env(env)
+    http = make_session(settings.threads)
+    if settings.api_auth_secret_arn:
+        http.auth = authorization_from_secret(
+            session.client("secretsmanager"), settings.api_auth_secret_arn, settings.api_url
+        )
     poster = RowPoster(
-        make_session(settings.threads),
+        http,
         settings.api_url,
         settings.request_timeout_s,
         RetryPolicy(attempt_limit=settings.attempt_limit),

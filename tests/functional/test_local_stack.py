@@ -5,7 +5,8 @@ from urllib.parse import unquote_plus
 
 import boto3
 
-from infra.local_stack import LocalStack
+from infra.demo_api import DemoApi
+from infra.local_stack import LocalStack, local_stack
 from infra.template import load_template
 
 
@@ -23,6 +24,31 @@ def test_queues_carry_the_template_attributes(session: boto3.Session, stack: Loc
         QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
     )
     assert redrive["deadLetterTargetArn"] == dlq_arn["Attributes"]["QueueArn"]
+
+
+def test_every_queue_has_the_attributes_the_template_declares(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    sqs = session.client("sqs")
+    queues = {
+        lid: spec["Properties"]
+        for lid, spec in load_template()["Resources"].items()
+        if spec["Type"] == "AWS::SQS::Queue"
+    }
+    assert len(queues) == 4
+    for logical_id, declared in queues.items():
+        url = stack.outputs[f"{logical_id}Url"]
+        actual = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize"):
+            if name in declared:
+                assert actual[name] == str(declared[name]), (logical_id, name)
+        assert actual["SqsManagedSseEnabled"] == "true", logical_id
+    intake = json.loads(
+        sqs.get_queue_attributes(QueueUrl=stack.outputs["IntakeQueueUrl"], AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
+    assert intake["maxReceiveCount"] in (3, "3")
 
 
 def test_functions_get_the_template_environment_and_triggers(stack: LocalStack) -> None:
@@ -55,3 +81,16 @@ def test_a_drop_into_incoming_reaches_the_intake_queue(session: boto3.Session, s
         for r in json.loads(m["Body"]).get("Records", [])
     ]
     assert keys == ["incoming/a.csv"]
+
+
+def test_resources_and_outputs_whose_condition_is_false_are_left_out(stack: LocalStack) -> None:
+    # GIVEN the template's defaults: no alarm e-mail, no API secret
+    # THEN the local stack has no alarm topic output and the worker's secret setting is empty
+    assert "AlarmTopicArn" not in stack.outputs
+    assert stack.outputs["WorkerFunctionName"] == "fanout-local-worker"
+    assert stack.functions["WorkerFunction"].environment["API_AUTH_SECRET_ARN"] == ""
+
+
+def test_an_alarm_email_adds_the_topic_output(session: boto3.Session, api: DemoApi) -> None:
+    stack = local_stack(session, {"ApiUrl": api.url, "AlarmEmail": "ops@example.com"}, create=True)
+    assert "AlarmTopicArn" in stack.outputs  # SNS is not emulated: a stand-in name

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from typing import Any
 
 import boto3
+import pytest
 
 from fanout.contract import Row, WorkMessage
 from fanout.jobs import JobStore
 from infra.demo_api import Call, DemoApi, Reply
-from infra.local_stack import LocalStack
+from infra.local_stack import LocalStack, local_stack
 from tests.functional.helpers import context_for, dead_letters, event_for, receive_all
 from worker.handler import build
 
@@ -126,3 +129,45 @@ def test_retryable_failures_are_reported_then_dead_lettered_on_the_last_delivery
     assert dead["failures"]["3"]["status"] == 500
     current = job(session, stack)
     assert (current.rows_posted, current.rows_failed) == (4, 1)
+
+
+def test_the_api_credential_comes_from_secrets_manager_and_is_never_exposed(
+    session: boto3.Session, api: DemoApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN an API that refuses calls without its credential, and the credential in Secrets Manager
+    credential = "Bearer fanout-test-credential-7f3a"
+    secret = session.client("secretsmanager").create_secret(Name="fanout-api", SecretString=credential)
+
+    def require_credential(call: Call) -> Reply:
+        if call.headers.get("Authorization") != credential:
+            return Reply(401, body=b'{"error":"unauthorized"}')
+        return Reply()
+
+    api.decide = require_credential
+    stack = local_stack(session, {"ApiUrl": api.url, "ApiAuthSecretArn": secret["ARN"]}, create=True)
+    received = setup_job(session, stack, [message(1, 1, 12)])
+    # WHEN the worker built from the stack's environment handles the rows
+    caplog.set_level(logging.DEBUG, logger="fanout")
+    response = invoke(session, stack, received)
+    # THEN every row was accepted with the credential, which is in neither the environment nor the logs
+    assert response == {"batchItemFailures": []}
+    assert len(api.successes) == 12
+    environment = stack.functions["WorkerFunction"].environment
+    assert environment["API_AUTH_SECRET_ARN"] == secret["ARN"]
+    assert credential not in json.dumps(environment)
+    assert "fanout-test-credential" not in caplog.text
+
+
+def test_without_a_secret_no_authorization_header_is_sent(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    headers: list[dict[str, str]] = []
+
+    def record(call: Call) -> Reply:
+        headers.append(call.headers)
+        return Reply()
+
+    api.decide = record
+    invoke(session, stack, setup_job(session, stack, [message(1, 1, 3)]))
+    assert len(headers) == 3
+    assert not any("Authorization" in h for h in headers)

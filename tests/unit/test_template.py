@@ -1,8 +1,10 @@
+import re
+
 import pytest
 
 from fanout.errors import ConfigError
 from fanout.limits import SQS_VISIBILITY_TO_FUNCTION_TIMEOUT_RATIO
-from infra.template import Resolver, load_template, parameter_values
+from infra.template import TEMPLATE_PATH, Resolver, load_template, parameter_values
 
 
 def test_short_forms_become_intrinsic_functions() -> None:
@@ -44,3 +46,63 @@ def test_visibility_timeouts_are_six_times_the_function_timeouts() -> None:
         timeout = resources[function]["Properties"]["Timeout"]
         visibility = resources[queue]["Properties"]["VisibilityTimeout"]
         assert visibility >= SQS_VISIBILITY_TO_FUNCTION_TIMEOUT_RATIO * timeout
+
+
+def test_conditions_and_if_follow_the_parameters() -> None:
+    conditions = {
+        "HasSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Secret"}, ""]}]},
+        "HasBoth": {"Fn::And": [{"Condition": "HasSecret"}, {"Fn::Equals": [{"Ref": "Mail"}, "a@b.c"]}]},
+        "HasEither": {"Fn::Or": [{"Condition": "HasSecret"}, {"Fn::Equals": [{"Ref": "Mail"}, "a@b.c"]}]},
+    }
+    without = Resolver(parameters={"Secret": "", "Mail": "a@b.c"}, pseudo={}, conditions=conditions)
+    assert (without.holds("HasSecret"), without.holds("HasBoth"), without.holds("HasEither")) == (
+        False,
+        False,
+        True,
+    )
+    with_secret = Resolver(parameters={"Secret": "arn:s", "Mail": "a@b.c"}, pseudo={}, conditions=conditions)
+    assert with_secret.holds("HasBoth")
+    choice = {"Fn::If": ["HasSecret", {"Ref": "Secret"}, "none"]}
+    assert (without.resolve(choice), with_secret.resolve(choice)) == ("none", "arn:s")
+    with pytest.raises(ConfigError, match="no condition"):
+        without.holds("Missing")
+
+
+def test_no_value_leaves_the_property_or_item_out() -> None:
+    resolver = Resolver(parameters={"Secret": ""}, pseudo={}, conditions={"No": {"Fn::Equals": ["a", "b"]}})
+    dropped = {"Fn::If": ["No", "kept", {"Ref": "AWS::NoValue"}]}
+    assert resolver.resolve({"A": 1, "B": dropped}) == {"A": 1}
+    assert resolver.resolve(["x", dropped]) == ["x"]
+
+
+def test_template_conditions_follow_the_optional_parameters() -> None:
+    template = load_template()
+    defaults = parameter_values(template, {"ApiUrl": "http://127.0.0.1:9/x"})
+    resolver = Resolver(parameters=defaults, pseudo={}, conditions=template["Conditions"])
+    assert not resolver.holds("HasApiAuthSecret")
+    assert not resolver.holds("HasAlarmEmail")
+    given = parameter_values(
+        template,
+        {
+            "ApiUrl": "http://127.0.0.1:9/x",
+            "ApiAuthSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:api-AbCdEf",
+            "AlarmEmail": "ops@example.com",
+        },
+    )
+    resolver = Resolver(parameters=given, pseudo={}, conditions=template["Conditions"])
+    assert resolver.holds("HasApiAuthSecret")
+    assert resolver.holds("HasAlarmEmail")
+    with pytest.raises(ConfigError, match="ApiAuthSecretArn"):
+        parameter_values(template, {"ApiUrl": "http://a", "ApiAuthSecretArn": "my-secret"})
+    with pytest.raises(ConfigError, match="AlarmEmail"):
+        parameter_values(template, {"ApiUrl": "http://a", "AlarmEmail": "nobody"})
+
+
+def test_the_readme_lists_every_parameter_with_its_template_default() -> None:
+    readme = (TEMPLATE_PATH.parent / "README.md").read_text(encoding="utf-8")
+    listed = dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", readme, flags=re.MULTILINE))
+    expected = {
+        name: "required" if "Default" not in spec else (str(spec["Default"]) or "empty")
+        for name, spec in load_template()["Parameters"].items()
+    }
+    assert {name: listed.get(name) for name in expected} == expected
