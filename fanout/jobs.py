@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,18 @@ def now_iso() -> str:
 
 
 @dataclass(frozen=True)
+class SplitCheckpoint:
+    """Where the split stands: every record before `offset` is in a sent message or rejected."""
+
+    offset: int
+    next_row: int
+    next_seq: int
+    rows_rejected: int
+    columns: tuple[str, ...]
+    delimiter: str
+
+
+@dataclass(frozen=True)
 class Job:
     job_id: str
     bucket: str
@@ -37,6 +50,8 @@ class Job:
     started: float
     finished: float | None
     error: str
+    checkpoint: SplitCheckpoint | None = None
+    format: str = ""
 
     @property
     def rows_settled(self) -> int:
@@ -78,6 +93,21 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         started=float(item["started"]["N"]),
         finished=float(item["finished"]["N"]) if "finished" in item else None,
         error=item.get("error", {}).get("S", ""),
+        checkpoint=_checkpoint_from_item(item),
+        format=item.get("format", {}).get("S", ""),
+    )
+
+
+def _checkpoint_from_item(item: dict[str, Any]) -> SplitCheckpoint | None:
+    if "cp_offset" not in item:
+        return None
+    return SplitCheckpoint(
+        offset=int(item["cp_offset"]["N"]),
+        next_row=int(item["cp_next_row"]["N"]),
+        next_seq=int(item["cp_next_seq"]["N"]),
+        rows_rejected=_n(item, "rows_rejected"),
+        columns=tuple(c["S"] for c in item["columns"]["L"]),
+        delimiter=item["delimiter"]["S"],
     )
 
 
@@ -139,6 +169,56 @@ class JobStore:
     def add_counts(self, job_id: str, deltas: dict[str, int]) -> None:
         if any(deltas.get(name) for name in COUNTERS):
             self._db.update_item(**counter_update(job_id, self._table, deltas))
+
+    def save_checkpoint(self, job_id: str, checkpoint: SplitCheckpoint, format_description: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET cp_offset = :o, cp_next_row = :r, cp_next_seq = :s, rows_rejected = :rej, "
+            "#c = :c, delimiter = :d, #f = :f, updated_at = :now",
+            ExpressionAttributeNames={"#c": "columns", "#f": "format"},
+            ExpressionAttributeValues={
+                ":o": {"N": str(checkpoint.offset)},
+                ":r": {"N": str(checkpoint.next_row)},
+                ":s": {"N": str(checkpoint.next_seq)},
+                ":rej": {"N": str(checkpoint.rows_rejected)},
+                ":c": {"L": [{"S": c} for c in checkpoint.columns]},
+                ":d": {"S": checkpoint.delimiter},
+                ":f": {"S": format_description},
+                ":now": {"S": now_iso()},
+            },
+        )
+
+    def take_lease(self, job_id: str, owner: str, until: float) -> bool:
+        """The right to split this job until `until` (epoch seconds); False while another holds it."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET lease_owner = :me, lease_until = :until",
+                ConditionExpression="split_state = :splitting AND "
+                "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)",
+                ExpressionAttributeValues={
+                    ":me": {"S": owner},
+                    ":until": {"N": repr(until)},
+                    ":now": {"N": repr(time.time())},
+                    ":splitting": {"S": SPLITTING},
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        # If another invocation took it over after ours expired, there is nothing of ours to release.
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET lease_until = :zero",
+                ConditionExpression="lease_owner = :me",
+                ExpressionAttributeValues={":me": {"S": owner}, ":zero": {"N": "0"}},
+            )
 
     def finish_split(self, job_id: str, rows_total: int, rows_rejected: int) -> None:
         self._db.update_item(

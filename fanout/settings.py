@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fanout.errors import ConfigError
+from fanout.errors import ConfigError, InputError
+from fanout.formats import CsvFormat
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
@@ -50,13 +51,24 @@ class SplitterSettings:
     jobs_table: str
     work_queue_url: str
     rows_per_message: int
+    csv_format: CsvFormat
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SplitterSettings:
+        try:
+            csv_format = CsvFormat(
+                delimiter=_text(env, "CSV_DELIMITER"),
+                quote=_text(env, "CSV_QUOTE"),
+                encoding=_text(env, "CSV_ENCODING"),
+                header=_text(env, "CSV_HEADER"),
+            )
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         return cls(
             jobs_table=_text(env, "JOBS_TABLE"),
             work_queue_url=_text(env, "WORK_QUEUE_URL"),
             rows_per_message=_int(env, "ROWS_PER_MESSAGE", 1, 10_000),
+            csv_format=csv_format,
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fanout.errors import InputError
+from fanout.formats import CsvFormat
 from splitter.records import READ_CHUNK_BYTES, CsvRecords
 
 CONNECT_TIMEOUT_S = 3.0
@@ -19,7 +20,7 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def check_csv(path: Path) -> tuple[str, ...]:
+def check_csv(path: Path, fmt: CsvFormat | None = None) -> tuple[str, ...]:
     """The file's header, once it is known to be a readable CSV with at least one data record."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -33,7 +34,7 @@ def check_csv(path: Path) -> tuple[str, ...]:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     try:
-        records = CsvRecords(_chunks(path))
+        records = CsvRecords(_chunks(path), fmt)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
     if next(iter(records), None) is None:

@@ -13,6 +13,7 @@ import boto3
 
 from fanout.contract import job_id_for
 from fanout.errors import FanoutError
+from fanout.formats import CsvFormat
 from fanout.jobs import Job, JobStore
 from fanout.s3events import object_version
 from infra.dlq import DeadLetters
@@ -21,6 +22,7 @@ from infra.local_stack import LocalStack, local_stack
 from infra.preflight import check_api_url, check_csv
 from infra.progress import ProgressPrinter
 from infra.runtime import LocalRuntime, use_endpoint
+from infra.template import load_template, parameter_values
 from worker.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ class RunOptions:
     threads: int
     report: Path | None = None
     parameters: dict[str, str] = field(default_factory=dict)
+    file_format: dict[str, str] = field(default_factory=dict)  # the file's fanout-* metadata
 
 
 def report_for(job: Job, duration_s: float) -> dict[str, Any]:
@@ -70,13 +73,18 @@ def exit_code_for(job: Job) -> int:
     return EXIT_OK if job.state == "done" else EXIT_ROWS_FAILED
 
 
-def drop_file(session: boto3.Session, stack: LocalStack | dict[str, str], path: Path) -> tuple[str, str, str]:
+def drop_file(
+    session: boto3.Session,
+    stack: LocalStack | dict[str, str],
+    path: Path,
+    metadata: dict[str, str] | None = None,
+) -> tuple[str, str, str]:
     """Uploads into incoming/ (the S3 drop trigger); returns bucket, key and version."""
     outputs = stack.outputs if isinstance(stack, LocalStack) else stack
     bucket = outputs["DataBucketName"]
     key = INCOMING_PREFIX + path.name
     with path.open("rb") as body:
-        response = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        response = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
     return bucket, key, object_version(response.get("VersionId"), response["ETag"])
 
 
@@ -136,13 +144,13 @@ class IdleCheck:
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    check_csv(options.file)
-    check_api_url(options.api_url)
     parameters = {
         "ApiUrl": options.api_url,
         "ThreadsPerWorker": str(options.threads),
         **options.parameters,
     }
+    check_api_url(options.api_url)
+    check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
@@ -150,7 +158,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         idle = idle_check(session, stack.outputs)
         with LocalRuntime(session, stack, options.concurrency):
             started = time.monotonic()
-            bucket, key, version = drop_file(session, stack, options.file)
+            bucket, key, version = drop_file(session, stack, options.file, options.file_format)
             job_id = job_id_for(bucket, key, version)
             print(f"job {job_id}: {options.file} -> s3://{bucket}/{key}", file=err)
             job = wait_for_job(jobs, job_id, started, ProgressPrinter(err), idle)
@@ -160,6 +168,17 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         options.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report), file=out)
     return exit_code_for(job)
+
+
+def stack_format(parameters: dict[str, str]) -> CsvFormat:
+    """The files' format as the local stack will be told it: the template's Csv* parameters."""
+    values = parameter_values(load_template(), parameters)
+    return CsvFormat(
+        delimiter=values["CsvDelimiter"],
+        quote=values["CsvQuote"],
+        encoding=values["CsvEncoding"],
+        header=values["CsvHeader"],
+    )
 
 
 def idle_check(session: boto3.Session, outputs: dict[str, str]) -> IdleCheck:

@@ -1,22 +1,35 @@
-"""Splitting one CSV object into work messages, and recording the job."""
+"""Splitting one CSV object into work messages, resumably, and recording the job.
+
+The split checkpoints after every batch of sent messages (byte offset, next row and message
+numbers, header) in the job record. An invocation close to its timeout stops at a checkpoint and
+hands the rest to a fresh invocation, which goes on with a ranged GET; a retried or duplicated
+trigger for the same object version goes on from the checkpoint or does nothing. A lease in the
+job record keeps two invocations from splitting the same job at once. Messages are numbered, so
+a split repeated from an older checkpoint sends the same messages again, which the workers'
+ledger then skips.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import logging
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fanout.contract import Row, WorkMessage, job_id_for
 from fanout.errors import InputError
-from fanout.jobs import JobStore
+from fanout.formats import CsvFormat
+from fanout.jobs import SPLITTING, JobStore, SplitCheckpoint
+from fanout.limits import SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.queues import max_message_bytes, send_message_batch
 from fanout.s3events import ObjectRef, object_version
 from fanout.settings import SplitterSettings
 from splitter.batching import MessageBuilder, Oversized, send_batches
-from splitter.records import READ_CHUNK_BYTES, CsvRecords, Rejected
+from splitter.records import EXCERPT_CHARS, READ_CHUNK_BYTES, CsvRecords, Rejected, Resume
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -26,17 +39,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("fanout.splitter")
 
 REJECTS_PREFIX = "rejects/"
+# Time kept back at the end of an invocation to send, checkpoint and hand the rest over.
+HANDOFF_RESERVE_S = 60.0
+# Messages sent between checkpoints: one job record write per SendMessageBatch call.
+MESSAGES_PER_CHECKPOINT = SQS_SEND_BATCH_MAX_ENTRIES
 
 
 @dataclass
 class SplitResult:
     job_id: str
     started: bool
+    handed_off: bool = False
     rows_total: int = 0
     rows_rejected: int = 0
     messages: int = 0
     error: str = ""
+
+
+@dataclass
+class _Segment:
+    """What this invocation has done since the last checkpoint."""
+
     rejects: list[Rejected] = field(default_factory=list)
+    pending: list[WorkMessage] = field(default_factory=list)
 
 
 class Splitter:
@@ -55,73 +80,126 @@ class Splitter:
         self._before_send = before_send or (lambda: None)
         self._max_message_bytes: int | None = None
 
-    def split(self, ref: ObjectRef) -> SplitResult:
-        body, version = self._open(ref)
+    def split(self, ref: ObjectRef, time_left: Callable[[], float] = lambda: float("inf")) -> SplitResult:
+        head = self._head(ref)
+        version = object_version(head.get("VersionId"), head["ETag"])
         job_id = job_id_for(ref.bucket, ref.key, version)
-        if not self._jobs.create(job_id, ref.bucket, ref.key, version):
-            body.close()
-            log.info("job already recorded for this object version", extra={"job_id": job_id})
+        self._jobs.create(job_id, ref.bucket, ref.key, version)
+        job = self._jobs.get(job_id)
+        owner = str(uuid.uuid4())
+        if job is None or job.split_state != SPLITTING:
+            return SplitResult(job_id, started=False)  # split already: a duplicated trigger
+        if not self._jobs.take_lease(job_id, owner, time.time() + max(time_left(), HANDOFF_RESERVE_S)):
+            log.info("another invocation is splitting this job", extra={"job_id": job_id})
             return SplitResult(job_id, started=False)
         result = SplitResult(job_id, started=True)
         try:
-            self._split_into(_chunks(body), result)
+            fmt = self._settings.csv_format.overridden_by(head.get("Metadata", {}))
+            self._split(ref, head.get("VersionId"), fmt, job.checkpoint, result, time_left)
         except InputError as exc:
             result.error = str(exc)
             self._jobs.fail_split(job_id, result.error)
             log.warning("job failed: %s", result.error, extra={"job_id": job_id})
-            return result
-        if result.rows_total == 0 and not result.error:
-            result.error = "the file has a header but no data rows"
-            self._jobs.fail_split(job_id, result.error)
-            return result
-        if result.rejects:
-            self._write_rejects(ref.bucket, job_id, result.rejects)
-        self._jobs.finish_split(job_id, result.rows_total, result.rows_rejected)
-        log.info(
-            "split %d rows into %d messages",
-            result.rows_total,
-            result.messages,
-            extra={"job_id": job_id},
-        )
+        finally:
+            self._jobs.release_lease(job_id, owner)
         return result
 
-    def _split_into(self, chunks: Iterator[bytes], result: SplitResult) -> None:
-        records = CsvRecords(chunks)
+    def _split(
+        self,
+        ref: ObjectRef,
+        version_id: str | None,
+        fmt: CsvFormat,
+        checkpoint: SplitCheckpoint | None,
+        result: SplitResult,
+        time_left: Callable[[], float],
+    ) -> None:
+        resume = None
+        if checkpoint:
+            resume = Resume(checkpoint.offset, checkpoint.next_row, checkpoint.columns, checkpoint.delimiter)
+        records = CsvRecords(self._chunks(ref, version_id, resume.offset if resume else 0), fmt, resume)
         builder = MessageBuilder(
-            result.job_id, records.columns, self._settings.rows_per_message, self._message_limit()
+            result.job_id,
+            records.columns,
+            self._settings.rows_per_message,
+            self._message_limit(),
+            first_seq=checkpoint.next_seq if checkpoint else 1,
         )
-        pending: list[WorkMessage] = []
+        rejected = checkpoint.rows_rejected if checkpoint else 0
+        segment = _Segment()
+        next_row = checkpoint.next_row if checkpoint else 1
         for record in records:
-            result.rows_total += 1
+            next_row = record.number + 1
             if isinstance(record, Rejected):
-                self._reject(result, record)
-                continue
-            pending.extend(self._pack(builder, record, result))
-            if len(pending) >= 10:
-                self._send(pending, result)
-                pending = []
-        pending.extend(builder.flush())
-        self._send(pending, result)
+                segment.rejects.append(record)
+            else:
+                segment.pending.extend(self._pack(builder, record, segment))
+            if len(segment.pending) >= MESSAGES_PER_CHECKPOINT:
+                rejected = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
+                segment = _Segment()
+                if time_left() < HANDOFF_RESERVE_S:
+                    result.handed_off = True
+                    return
+        rejected = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
+        self._finish(ref, result, next_row - 1, rejected)
 
-    def _pack(self, builder: MessageBuilder, row: Row, result: SplitResult) -> Iterator[WorkMessage]:
+    def _checkpoint(
+        self,
+        ref: ObjectRef,
+        result: SplitResult,
+        records: CsvRecords,
+        builder: MessageBuilder,
+        segment: _Segment,
+        next_row: int,
+        rejected: int,
+    ) -> int:
+        """Sends what is pending (with any part-filled message) and records where the split is."""
+        self._send([*segment.pending, *builder.flush()], result)
+        if segment.rejects:
+            self._write_rejects_part(ref.bucket, result.job_id, records.offset, segment.rejects)
+        rejected += len(segment.rejects)
+        checkpoint = SplitCheckpoint(
+            records.offset, next_row, builder.next_seq, rejected, records.columns, records.delimiter
+        )
+        self._jobs.save_checkpoint(result.job_id, checkpoint, records.format.describe(records.delimiter))
+        return rejected
+
+    def _finish(self, ref: ObjectRef, result: SplitResult, rows_total: int, rejected: int) -> None:
+        result.rows_total, result.rows_rejected = rows_total, rejected
+        if rows_total == 0:
+            result.error = "the file has a header but no data rows"
+            self._jobs.fail_split(result.job_id, result.error)
+            return
+        if rejected:
+            self._combine_rejects(ref.bucket, result.job_id)
+        self._jobs.finish_split(result.job_id, rows_total, rejected)
+        log.info("split %d rows", rows_total, extra={"job_id": result.job_id})
+
+    def _pack(self, builder: MessageBuilder, row: Row, segment: _Segment) -> Iterator[WorkMessage]:
         for item in builder.add(row):
             if isinstance(item, Oversized):
-                self._reject(result, Rejected(row.number, item.reason, ",".join(row.values)[:200]))
+                excerpt = ",".join(row.values)[:EXCERPT_CHARS]
+                segment.rejects.append(Rejected(row.number, item.reason, excerpt))
             else:
                 yield item
 
-    @staticmethod
-    def _reject(result: SplitResult, rejected: Rejected) -> None:
-        result.rows_rejected += 1
-        result.rejects.append(rejected)
-
-    def _open(self, ref: ObjectRef) -> tuple[StreamingBody, str]:
-        """The object's body, streamed, and the version that tells its job apart."""
+    def _head(self, ref: ObjectRef) -> Any:
         args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             args["VersionId"] = ref.version_id
-        response = self._s3.get_object(**args)
-        return response["Body"], object_version(response.get("VersionId"), response["ETag"])
+        return self._s3.head_object(**args)
+
+    def _chunks(self, ref: ObjectRef, version_id: str | None, offset: int) -> Iterator[bytes]:
+        args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if version_id:
+            args["VersionId"] = version_id
+        if offset:
+            args["Range"] = f"bytes={offset}-"
+        body: StreamingBody = self._s3.get_object(**args)["Body"]
+        try:
+            while chunk := body.read(READ_CHUNK_BYTES):
+                yield chunk
+        finally:
+            body.close()
 
     def _message_limit(self) -> int:
         if self._max_message_bytes is None:
@@ -137,17 +215,23 @@ class Splitter:
             send_message_batch(self._sqs, self._settings.work_queue_url, batch)
         result.messages += len(messages)
 
-    def _write_rejects(self, bucket: str, job_id: str, rejects: list[Rejected]) -> None:
+    def _write_rejects_part(self, bucket: str, job_id: str, offset: int, rejects: list[Rejected]) -> None:
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["row_number", "reason", "excerpt"])
-        writer.writerows([r.number, r.reason, r.excerpt] for r in rejects)
-        self._s3.put_object(Bucket=bucket, Key=f"{REJECTS_PREFIX}{job_id}.csv", Body=out.getvalue().encode())
+        csv.writer(out).writerows([r.number, r.reason, r.excerpt] for r in rejects)
+        key = f"{REJECTS_PREFIX}{job_id}/part-{offset:015d}.csv"
+        self._s3.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
 
-
-def _chunks(body: StreamingBody) -> Iterator[bytes]:
-    try:
-        while chunk := body.read(READ_CHUNK_BYTES):
-            yield chunk
-    finally:
-        body.close()
+    def _combine_rejects(self, bucket: str, job_id: str) -> None:
+        """The parts written at each checkpoint, in file order, as one rejects/<job>.csv."""
+        prefix = f"{REJECTS_PREFIX}{job_id}/"
+        keys = sorted(
+            obj["Key"]
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        )
+        body = b"row_number,reason,excerpt\r\n" + b"".join(
+            self._s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys
+        )
+        self._s3.put_object(Bucket=bucket, Key=f"{REJECTS_PREFIX}{job_id}.csv", Body=body)
+        for key in keys:
+            self._s3.delete_object(Bucket=bucket, Key=key)

@@ -19,8 +19,9 @@ def build(env: Mapping[str, str], session: boto3.Session | None = None, **kwargs
     session = session or boto3.Session()
     settings = SplitterSettings.from_env(env)
     jobs = JobStore(session.client("dynamodb"), settings.jobs_table)
-    splitter = Splitter(session.client("s3"), session.client("sqs"), jobs, settings, **kwargs)
-    return IntakeProcessor(splitter)
+    sqs = session.client("sqs")
+    splitter = Splitter(session.client("s3"), sqs, jobs, settings, **kwargs)
+    return IntakeProcessor(splitter, sqs)
 
 
 @cache

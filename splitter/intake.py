@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from fanout.s3events import objects_created
 from splitter.core import Splitter
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 
 class IntakeProcessor:
-    def __init__(self, splitter: Splitter) -> None:
+    def __init__(self, splitter: Splitter, sqs: SQSClient) -> None:
         self._splitter = splitter
+        self._sqs = sqs
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        time_left = _time_left(context)
         processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(event, self._record, processor, context)
+        response = process_partial_response(
+            event, lambda record: self._record(record, time_left), processor, context
+        )
         return dict(response)
 
-    def _record(self, record: SQSRecord) -> None:
+    def _record(self, record: SQSRecord, time_left: Callable[[], float]) -> None:
         for ref in objects_created(record.body):
-            self._splitter.split(ref)
+            if self._splitter.split(ref, time_left).handed_off:
+                self._hand_over(record)
+
+    def _hand_over(self, record: SQSRecord) -> None:
+        """The same notification again, as a new message: a fresh invocation goes on from the
+        checkpoint, and this one's delivery counts nothing against the intake redrive policy."""
+        _, _, _, _, account, name = (record.event_source_arn or "").split(":", 5)
+        url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        self._sqs.send_message(QueueUrl=url, MessageBody=record.body)
+
+
+def _time_left(context: Any) -> Callable[[], float]:
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        return lambda: float(context.get_remaining_time_in_millis()) / 1000.0
+    return lambda: float("inf")

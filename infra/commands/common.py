@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
+
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
 DEFAULT_THREADS = 8
@@ -55,3 +57,24 @@ def add_parameter_flag(cmd: argparse.ArgumentParser) -> None:
         help="override a template.yaml parameter for the local stack (repeatable), "
         "e.g. --param RequestTimeoutSeconds=2",
     )
+
+
+def add_format_flags(cmd: argparse.ArgumentParser) -> None:
+    """How the file is written, when it differs from the stack's CsvDelimiter/CsvQuote/... parameters.
+
+    The choices travel with the file as S3 object metadata (x-amz-meta-fanout-*), as they would
+    from any other uploader.
+    """
+    group = cmd.add_argument_group("file format (default: the stack's Csv* parameters)")
+    group.add_argument("--delimiter", choices=list(DELIMITERS), help="field delimiter; auto sniffs it")
+    group.add_argument("--quote", choices=list(QUOTES), help="quote character")
+    group.add_argument("--encoding", choices=list(ENCODINGS), help="text encoding")
+    group.add_argument(
+        "--header", choices=list(HEADERS), help="first-row names the columns; none: all rows are data"
+    )
+
+
+def format_metadata(args: argparse.Namespace) -> dict[str, str]:
+    """The format flags given, as the file's fanout-* metadata."""
+    given = {name: getattr(args, name) for name in ("delimiter", "quote", "encoding", "header")}
+    return {METADATA_PREFIX + name: value for name, value in given.items() if value is not None}

@@ -8,6 +8,7 @@ from typing import Any
 
 from fanout.contract import job_id_for
 from fanout.errors import InputError
+from infra.commands.common import add_format_flags, format_metadata
 from infra.run import drop_file
 from infra.stack_ref import add_stack_flags, connect
 
@@ -20,6 +21,7 @@ def register(commands: Any) -> None:
         "prints the job id.",
     )
     cmd.add_argument("file", type=Path, metavar="FILE", help="a .csv file")
+    add_format_flags(cmd)
     add_stack_flags(cmd)
     cmd.set_defaults(execute=execute)
 
@@ -31,6 +33,6 @@ def execute(args: argparse.Namespace) -> int:
     if path.suffix.lower() != ".csv":
         raise InputError(f"{path}: only *.csv files under incoming/ start a job")
     stack = connect(args)
-    bucket, key, version = drop_file(stack.session, stack.outputs, path)
+    bucket, key, version = drop_file(stack.session, stack.outputs, path, format_metadata(args))
     print(f"{job_id_for(bucket, key, version)}\ts3://{bucket}/{key}")
     return 0

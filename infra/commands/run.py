@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from infra.commands.common import add_parameter_flag, add_scale_flags
+from infra.commands.common import add_format_flags, add_parameter_flag, add_scale_flags, format_metadata
 from infra.run import RunOptions, run
 
 
@@ -23,11 +23,18 @@ def register(commands: Any) -> None:
     add_scale_flags(cmd)
     cmd.add_argument("--report", type=Path, metavar="OUT.json", help="write the JSON report here")
     add_parameter_flag(cmd)
+    add_format_flags(cmd)
     cmd.set_defaults(execute=execute)
 
 
 def execute(args: argparse.Namespace) -> int:
     options = RunOptions(
-        args.file, args.api_url, args.concurrency, args.threads, args.report, dict(args.param)
+        args.file,
+        args.api_url,
+        args.concurrency,
+        args.threads,
+        args.report,
+        dict(args.param),
+        format_metadata(args),
     )
     return run(options)

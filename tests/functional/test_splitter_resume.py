@@ -1,0 +1,103 @@
+"""A split that runs out of time hands over to a fresh invocation, which goes on from the checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import boto3
+
+from fanout.jobs import JobStore
+from infra.local_stack import LocalStack
+from splitter.core import HANDOFF_RESERVE_S
+from splitter.handler import build
+from tests.functional.helpers import context_for, event_for, receive_all, work_messages
+from tests.functional.test_splitter import drop, jobs
+
+
+class Clock:
+    """Time left that runs out after `checks` looks at it, as a long split's would."""
+
+    def __init__(self, checks: int) -> None:
+        self.checks = checks
+
+    def __call__(self) -> float:
+        self.checks -= 1
+        return 10_000.0 if self.checks >= 0 else HANDOFF_RESERVE_S - 1
+
+
+class ShortContext:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.clock() * 1000)
+
+
+def test_a_split_handed_over_twice_sends_every_row_once(session: boto3.Session, stack: LocalStack) -> None:
+    # GIVEN a 3,500-row file with a bad record, and splitter invocations that run out of time
+    # after two checkpoints (10 messages of 100 rows each)
+    lines = ["id,text"] + [f'{n},"row {n}; two\nlines"' for n in range(1, 3501)]
+    lines[1200] = "1200"  # one field too few
+    event = drop(session, stack, "incoming/long.csv", ("\r\n".join(lines) + "\r\n").encode())
+    intake = build(stack.functions["SplitterFunction"].environment, session=session)
+    handed_over = 0
+    # WHEN the intake queue's messages are handled until none are left
+    while event["Records"]:
+        assert intake.handle(event, ShortContext(Clock(checks=2))) == {"batchItemFailures": []}
+        event = event_for(
+            stack, "SplitterFunction", receive_all(session, stack.outputs["IntakeQueueUrl"], 30)
+        )
+        handed_over += bool(event["Records"])
+    # THEN it took several invocations, and every good row is in exactly one message, in order
+    assert handed_over == 1
+    messages = work_messages(session, stack)
+    assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
+    numbers = [r.number for m in messages for r in m.rows]
+    assert numbers == [n for n in range(1, 3501) if n != 1200]
+    assert messages[0].rows[0].values == ("1", "row 1; two\nlines")
+    # AND the job has its total, its rejected record, and one rejects file
+    (job,) = jobs(session, stack).list()
+    assert (job.rows_total, job.rows_rejected, job.state) == (3500, 1, "running")
+    assert job.format.startswith("delimiter=comma (sniffed)")
+    s3 = session.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=job.bucket, Prefix="rejects/").get("Contents", [])]
+    assert keys == [f"rejects/{job.job_id}.csv"]
+    rejects = list(
+        csv.reader(io.StringIO(s3.get_object(Bucket=job.bucket, Key=keys[0])["Body"].read().decode()))
+    )
+    assert rejects[1][:2] == ["1200", "expected 2 fields, found 1"]
+
+
+def test_a_trigger_for_a_split_that_died_goes_on_from_its_checkpoint(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    # GIVEN a split that checkpointed once and then died (its lease has run out)
+    lines = ["id"] + [str(n) for n in range(1, 2501)]
+    event = drop(session, stack, "incoming/died.csv", ("\n".join(lines) + "\n").encode())
+    intake = build(stack.functions["SplitterFunction"].environment, session=session)
+    intake.handle(event, ShortContext(Clock(checks=1)))  # hands over after one checkpoint
+    receive_all(session, stack.outputs["IntakeQueueUrl"], 30)  # ... and the hand-over is lost
+    # WHEN the original notification is delivered again
+    intake.handle(event, context_for(stack, "SplitterFunction"))
+    # THEN the rest of the file is sent once, after what was sent before
+    numbers = [r.number for m in work_messages(session, stack) for r in m.rows]
+    assert numbers == list(range(1, 2501))
+    (job,) = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"]).list()
+    assert (job.rows_total, job.state) == (2500, "running")
+
+
+def test_per_file_format_from_object_metadata(session: boto3.Session, stack: LocalStack) -> None:
+    s3 = session.client("s3")
+    data = '番号\t名前\r\n1\t"山田\r\n太郎"\r\n'.encode("cp932")
+    s3.put_object(
+        Bucket=stack.outputs["DataBucketName"],
+        Key="incoming/sjis.csv",
+        Body=data,
+        Metadata={"fanout-encoding": "cp932", "fanout-delimiter": "tab"},
+    )
+    event = event_for(stack, "SplitterFunction", receive_all(session, stack.outputs["IntakeQueueUrl"], 30))
+    build(stack.functions["SplitterFunction"].environment, session=session).handle(event, None)
+    (message,) = work_messages(session, stack)
+    assert message.columns == ("番号", "名前")
+    assert message.rows[0].values == ("1", "山田\r\n太郎")
