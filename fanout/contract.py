@@ -38,6 +38,8 @@ class WorkMessage:
     columns: tuple[str, ...]
     rows: tuple[Row, ...]
     failures: dict[int, RowFailure] = field(default_factory=dict)
+    # The body as the splitter already encoded it (each row is encoded once, for its size).
+    encoded: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -45,16 +47,11 @@ class WorkMessage:
         return f"{self.job_id}#{self.seq}"
 
     def to_body(self) -> str:
-        body: dict[str, Any] = {
-            "v": MESSAGE_FORMAT_VERSION,
-            "job": self.job_id,
-            "seq": self.seq,
-            "cols": list(self.columns),
-            "rows": [[row.number, list(row.values)] for row in self.rows],
-        }
-        if self.failures:
-            body["failures"] = {str(n): f for n, f in self.failures.items()}
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        if self.encoded is not None:
+            return self.encoded
+        return message_body(
+            self.job_id, self.seq, self.columns, [row_json(r) for r in self.rows], self.failures
+        )
 
     @classmethod
     def from_body(cls, body: str) -> WorkMessage:
@@ -77,8 +74,32 @@ class WorkMessage:
         return WorkMessage(self.job_id, self.seq, self.columns, rows, failures)
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def row_json(row: Row) -> str:
+    """One row as it stands in a message body."""
+    return _compact([row.number, list(row.values)])
+
+
+def message_body(
+    job_id: str,
+    seq: int,
+    columns: tuple[str, ...],
+    row_jsons: list[str],
+    failures: dict[int, RowFailure] | None = None,
+) -> str:
+    """A message body from rows already encoded with row_json."""
+    head = _compact({"v": MESSAGE_FORMAT_VERSION, "job": job_id, "seq": seq, "cols": list(columns)})
+    body = head[:-1] + ',"rows":[' + ",".join(row_jsons) + "]"
+    if failures:
+        body += ',"failures":' + _compact({str(n): f for n, f in failures.items()})
+    return body + "}"
+
+
 def encoded_size(text: str) -> int:
-    return len(text.encode("utf-8"))
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def idempotency_key(job_id: str, row_number: int) -> str:

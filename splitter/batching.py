@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from fanout.contract import Row, WorkMessage, encoded_size
+from fanout.contract import Row, WorkMessage, encoded_size, message_body, row_json
 from fanout.limits import SQS_SEND_BATCH_MAX_BYTES, SQS_SEND_BATCH_MAX_ENTRIES
 
 # Headroom under the queue's limit: message attributes and the JSON of a large sequence number.
 MESSAGE_SIZE_MARGIN_BYTES = 1024
-
-
-def _row_json_size(row: Row) -> int:
-    return encoded_size(json.dumps([row.number, list(row.values)], ensure_ascii=False, separators=(",", ":")))
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,7 @@ class MessageBuilder:
         self._overhead = encoded_size(WorkMessage(job_id, 0, columns, ()).to_body())
         self._next_seq = first_seq
         self._rows: list[Row] = []
+        self._encoded: list[str] = []
         self._size = self._overhead
 
     @property
@@ -56,13 +52,15 @@ class MessageBuilder:
 
     def add(self, row: Row) -> Iterator[WorkMessage | Oversized]:
         """Yields the message this row completes, if any, or the row itself if it cannot fit."""
-        size = _row_json_size(row) + 1  # the comma between rows
+        encoded = row_json(row)
+        size = encoded_size(encoded) + 1  # the comma between rows
         if self._overhead + size > self._limit:
             yield Oversized(row, self._overhead + size, self._limit)
             return
         if self._rows and self._size + size > self._limit:
             yield self._take()
         self._rows.append(row)
+        self._encoded.append(encoded)
         self._size += size
         if len(self._rows) >= self._rows_per_message:
             yield self._take()
@@ -72,9 +70,10 @@ class MessageBuilder:
             yield self._take()
 
     def _take(self) -> WorkMessage:
-        message = WorkMessage(self._job_id, self._next_seq, self._columns, tuple(self._rows))
+        body = message_body(self._job_id, self._next_seq, self._columns, self._encoded)
+        message = WorkMessage(self._job_id, self._next_seq, self._columns, tuple(self._rows), encoded=body)
         self._next_seq += 1
-        self._rows = []
+        self._rows, self._encoded = [], []
         self._size = self._overhead
         return message
 
