@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         r["rss_ratio_to_smallest"] = round(r["peak_rss_mb"] / smallest, 3)
         print(
-            f"{r['size_mb']:>8} {r['rows']:>10} {r['seconds']:>8} {r['mb_per_s']:>6} {r['peak_rss_mb']:>12} {r['rss_ratio_to_smallest']:>10}"
+            f"{r['size_mb']:>8} {r['rows']:>10} {r['seconds']:>8} {r['mb_per_s']:>6} "
+            f"{r['peak_rss_mb']:>12} {r['rss_ratio_to_smallest']:>10}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {
