@@ -149,3 +149,25 @@ def test_bad_flags_and_urls_end_with_one_line_and_exit_two(
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_shift_jis_spreadsheet_export_arrives_intact(tmp_path: Path, api: DemoApi) -> None:
+    # GIVEN a Shift_JIS file as Japanese Excel writes it: CRLF, quoted multi-line cells
+    rows = [["1", "山田 太郎", "東京都千代田区\r\n丸の内1-1"], ["2", "佐藤 花子", '「見積」と"引用"']]
+    source = tmp_path / "顧客.csv"
+    with source.open("w", encoding="cp932", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["番号", "氏名", "住所"])
+        writer.writerows(rows)
+    report = tmp_path / "report.json"
+    # WHEN it runs with its encoding named
+    result = fanout("run", str(source), "--api-url", api.url, "--encoding", "cp932", "--report", str(report))
+    # THEN every value arrives as the spreadsheet held it
+    assert result.returncode == 0, result.stderr
+    job_id = json.loads(report.read_text())["job_id"]
+    for number, row in enumerate(rows, 1):
+        assert api.payloads[f"{job_id}:{number}"] == {"番号": row[0], "氏名": row[1], "住所": row[2]}
+    # AND without the setting, the file is refused before anything is attempted
+    refused = fanout("run", str(source), "--api-url", api.url)
+    assert refused.returncode == 2
+    assert "not valid utf-8" in refused.stderr
