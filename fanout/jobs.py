@@ -15,7 +15,7 @@ SPLITTING = "splitting"
 SPLIT = "split"
 SPLIT_FAILED = "failed"
 
-COUNTERS = ("rows_posted", "rows_failed", "rows_rejected")
+COUNTERS = ("rows_posted", "rows_failed", "rows_rejected", "calls_throttled")
 
 
 def now_iso() -> str:
@@ -52,6 +52,7 @@ class Job:
     error: str
     checkpoint: SplitCheckpoint | None = None
     format: str = ""
+    calls_throttled: int = 0  # API answers of 429/503: sustained throttling shows here
 
     @property
     def rows_settled(self) -> int:
@@ -94,6 +95,7 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         finished=float(item["finished"]["N"]) if "finished" in item else None,
         error=item.get("error", {}).get("S", ""),
         checkpoint=_checkpoint_from_item(item),
+        calls_throttled=_n(item, "calls_throttled"),
         format=item.get("format", {}).get("S", ""),
     )
 

@@ -83,6 +83,9 @@ class WorkerSettings:
     jobs_table: str
     ledger_table: str
     dlq_url: str
+    max_in_flight: int
+    max_calls_per_second: float
+    max_concurrency: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
@@ -96,4 +99,7 @@ class WorkerSettings:
             jobs_table=_text(env, "JOBS_TABLE"),
             ledger_table=_text(env, "LEDGER_TABLE"),
             dlq_url=_text(env, "DLQ_URL"),
+            max_in_flight=_int(env, "MAX_IN_FLIGHT", 0, 1_000_000),
+            max_calls_per_second=_float(env, "MAX_CALLS_PER_SECOND", 0, 1_000_000),
+            max_concurrency=_int(env, "MAX_CONCURRENCY", 1, 10_000),
         )

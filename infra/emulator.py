@@ -90,10 +90,47 @@ def _serialize_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
+def _serialize_sqs_receives() -> None:
+    """One lock around the emulator's SQS receives, deletes and visibility changes.
+
+    moto's ReceiveMessage checks that a message is visible and then marks it received with no
+    lock between, so two pollers can both get the same message (seen: rows posted twice by
+    concurrent invocations). The long-poll wait happens outside the lock, so one waiting poller
+    does not hold up the others.
+    """
+    from moto.sqs.models import SQSBackend
+
+    lock = threading.RLock()
+    receive = SQSBackend.receive_message
+
+    def locked_receive(
+        self: Any, queue_name: str, count: int, wait_seconds_timeout: int, visibility_timeout: int, *args: Any
+    ) -> Any:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with lock:
+                messages = receive(self, queue_name, count, 0, visibility_timeout, *args)
+            remaining = deadline - time.monotonic()
+            if messages or remaining <= 0:
+                return messages
+            self.get_queue(queue_name).wait_for_messages(min(remaining, 1.0))
+
+    setattr(SQSBackend, "receive_message", locked_receive)  # noqa: B010
+    for name in ("delete_message", "change_message_visibility"):
+        original = getattr(SQSBackend, name)
+
+        def locked(self: object, *args: object, _original: Any = original, **kwargs: object) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(SQSBackend, name, locked)
+
+
 def _serve(port: int) -> None:
     from moto.server import ThreadedMotoServer
 
     _serialize_dynamodb_writes()
+    _serialize_sqs_receives()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()

@@ -65,6 +65,7 @@ def report_for(job: Job, duration_s: float) -> dict[str, Any]:
         "rows_rejected": job.rows_rejected,
         "duration_s": round(duration_s, 3),
         "rows_per_s": round(job.rows_posted / duration_s, 1) if duration_s > 0 else 0.0,
+        "calls_throttled": job.calls_throttled,
         "error": job.error,
     }
 
@@ -144,11 +145,7 @@ class IdleCheck:
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    parameters = {
-        "ApiUrl": options.api_url,
-        "ThreadsPerWorker": str(options.threads),
-        **options.parameters,
-    }
+    parameters = {"ApiUrl": options.api_url, "ThreadsPerWorker": str(options.threads), **options.parameters}
     check_api_url(options.api_url)
     check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
     with Emulator() as emulator:

@@ -47,6 +47,7 @@ class _Message:
     posted: set[int] = field(default_factory=set)
     failures: dict[int, RowFailure] = field(default_factory=dict)
     still_open: int = 0
+    throttled: int = 0
 
 
 class Worker:
@@ -121,9 +122,10 @@ class Worker:
                 r.number: r.failure for r in results if r.failure is not None and (r.permanent or final)
             }
             entry.still_open = len(results) - len(entry.posted) - len(entry.failures)
+            entry.throttled = sum(r.throttled for r in results)
         self._dead_letter([e for e in messages if e.failures])
         outcomes = [
-            Outcome(e.message.key, e.message.job_id, frozenset(e.posted), frozenset(e.failures))
+            Outcome(e.message.key, e.message.job_id, frozenset(e.posted), frozenset(e.failures), e.throttled)
             for e in messages
         ]
         changes = self._ledger.record(outcomes)

@@ -15,6 +15,7 @@ from worker.core import Worker
 from worker.ledger import Ledger
 from worker.poster import RowPoster, make_session
 from worker.responses import RetryPolicy
+from worker.throttle import AdaptiveLimiter, Share
 
 
 def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worker:
@@ -25,11 +26,15 @@ def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worke
         http.auth = authorization_from_secret(
             session.client("secretsmanager"), settings.api_auth_secret_arn, settings.api_url
         )
+    share = Share.of(
+        settings.max_in_flight, settings.max_calls_per_second, settings.max_concurrency, settings.threads
+    )
     poster = RowPoster(
         http,
         settings.api_url,
         settings.request_timeout_s,
         RetryPolicy(attempt_limit=settings.attempt_limit),
+        AdaptiveLimiter(share),
     )
     ledger = Ledger(session.client("dynamodb"), settings.ledger_table, settings.jobs_table)
     return Worker(

@@ -67,6 +67,7 @@ class Outcome:
     job_id: str
     posted: frozenset[int]
     failed: frozenset[int] = frozenset()
+    throttled: int = 0  # calls answered 429/503, added to the job's count as they happen
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,9 @@ class Ledger:
     def record(self, outcomes: list[Outcome]) -> dict[str, Change]:
         """Marks rows posted or failed; posted rows that had failed before count as recovered."""
         changes: dict[str, Change] = {}
-        for chunk in _chunks([o for o in outcomes if o.posted or o.failed], MESSAGES_PER_TRANSACTION):
+        for chunk in _chunks(
+            [o for o in outcomes if o.posted or o.failed or o.throttled], MESSAGES_PER_TRANSACTION
+        ):
             changes.update(self._record_chunk(chunk))
         return changes
 
@@ -172,10 +175,13 @@ class Ledger:
         deltas: dict[str, dict[str, int]] = {}
         for outcome in outcomes:
             change = changes[outcome.message_key]
+            job = deltas.setdefault(
+                outcome.job_id, {"rows_posted": 0, "rows_failed": 0, "calls_throttled": 0}
+            )
+            job["calls_throttled"] += outcome.throttled
             if not change:
                 continue
             actions.append({"Update": self._ledger_update(outcome, before[outcome.message_key], change)})
-            job = deltas.setdefault(outcome.job_id, {"rows_posted": 0, "rows_failed": 0})
             job["rows_posted"] += len(change.posted)
             job["rows_failed"] += len(change.failed) - len(change.recovered)
         for job_id, delta in deltas.items():

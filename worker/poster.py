@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from fanout.contract import Row, RowFailure, idempotency_key, row_payload
 from fanout.jobs import now_iso
 from worker.responses import Classified, RetryPolicy, Verdict, classify_exception, classify_status
+from worker.throttle import AdaptiveLimiter
 
 EXCERPT_CHARS = 300
 
@@ -23,6 +24,7 @@ class RowResult:
     posted: bool
     permanent: bool = False
     failure: RowFailure | None = None
+    throttled: int = 0  # calls the API answered with 429 or 503
 
 
 def make_session(threads: int) -> requests.Session:
@@ -41,12 +43,14 @@ class RowPoster:
         api_url: str,
         timeout_s: float,
         policy: RetryPolicy,
+        limiter: AdaptiveLimiter,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._session = session
         self._url = api_url
         self._timeout_s = timeout_s
         self._policy = policy
+        self._limiter = limiter
         self._sleep = sleep
 
     @property
@@ -63,18 +67,28 @@ class RowPoster:
             "Idempotency-Key": idempotency_key(job_id, row.number),
         }
         failure: RowFailure | None = None
-        for attempt in range(1, self._policy.attempt_limit + 1):
+        # Throttled calls (429, 503) are retried within the time left rather than counted against
+        # the attempt limit: the API asked for patience, it did not refuse the row.
+        attempt = tries = throttled = 0
+        while attempt < self._policy.attempt_limit:
             if time_left() < self._timeout_s:
                 break
-            classified, last = self._attempt(body, headers, attempt)
+            tries += 1
+            with self._limiter.slot() as slot:
+                classified, last = self._attempt(body, headers, tries)
+                slot.throttled = classified.throttle
+            throttled += classified.throttle
             if last is None:
-                return RowResult(row.number, posted=True)
+                return RowResult(row.number, posted=True, throttled=throttled)
             failure = last
             if classified.verdict is Verdict.PERMANENT:
-                return RowResult(row.number, posted=False, permanent=True, failure=failure)
+                return RowResult(
+                    row.number, posted=False, permanent=True, failure=failure, throttled=throttled
+                )
+            attempt += 0 if classified.throttle else 1
             if attempt == self._policy.attempt_limit:
                 break
-            delay = self._policy.delay(attempt, classified)
+            delay = self._policy.delay(max(attempt, 1), classified)
             if time_left() < delay + self._timeout_s:
                 break
             self._sleep(delay)
@@ -85,7 +99,7 @@ class RowPoster:
                 attempts=0,
                 at=now_iso(),
             )
-        return RowResult(row.number, posted=False, failure=failure)
+        return RowResult(row.number, posted=False, failure=failure, throttled=throttled)
 
     def _attempt(
         self, body: bytes, headers: dict[str, str], attempt: int

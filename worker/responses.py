@@ -30,6 +30,7 @@ class Classified:
     verdict: Verdict
     reason: str
     retry_after_s: float | None = None
+    throttle: bool = False  # the API asked us to slow down (429, 503)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -52,7 +53,9 @@ def classify_status(status: int, headers: Mapping[str, str]) -> Classified:
     if 200 <= status < 300:
         return Classified(Verdict.SUCCESS, f"HTTP {status}")
     if status in THROTTLE_STATUSES:
-        return Classified(Verdict.RETRY, f"HTTP {status}", parse_retry_after(headers.get("Retry-After")))
+        return Classified(
+            Verdict.RETRY, f"HTTP {status}", parse_retry_after(headers.get("Retry-After")), throttle=True
+        )
     if status >= 500:
         return Classified(Verdict.RETRY, f"HTTP {status}")
     return Classified(Verdict.PERMANENT, f"HTTP {status}")

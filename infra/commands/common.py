@@ -78,3 +78,47 @@ def format_metadata(args: argparse.Namespace) -> dict[str, str]:
     """The format flags given, as the file's fanout-* metadata."""
     given = {name: getattr(args, name) for name in ("delimiter", "quote", "encoding", "header")}
     return {METADATA_PREFIX + name: value for name, value in given.items() if value is not None}
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return value
+
+
+def add_budget_flags(cmd: argparse.ArgumentParser) -> None:
+    group = cmd.add_argument_group("API budget for the whole stack (default: none)")
+    group.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        metavar="N",
+        help="at most N calls in flight (template MaxCallsInFlight)",
+    )
+    group.add_argument(
+        "--max-rps",
+        type=non_negative_float,
+        metavar="R",
+        help="at most R calls a second (template MaxCallsPerSecond)",
+    )
+
+
+def stack_parameters(args: argparse.Namespace) -> dict[str, str]:
+    """Template parameters from the scale and budget flags, then any --param overrides.
+
+    The local event source mapping's concurrency is --concurrency, so the workers take their
+    share of the budget from that (the template's minimum for it is 2).
+    """
+    parameters = {
+        "ApiUrl": args.api_url,
+        "ThreadsPerWorker": str(args.threads),
+        "WorkerReservedConcurrency": str(max(2, args.concurrency)),
+    }
+    if args.max_in_flight:
+        parameters["MaxCallsInFlight"] = str(args.max_in_flight)
+    if args.max_rps:
+        parameters["MaxCallsPerSecond"] = str(args.max_rps)
+    return {**parameters, **dict(args.param)}

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from fanout.jobs import Job, JobStore
-from infra.commands.common import add_parameter_flag, add_scale_flags
+from infra.commands.common import add_budget_flags, add_parameter_flag, add_scale_flags, stack_parameters
 from infra.emulator import Emulator
 from infra.local_stack import local_stack
 from infra.preflight import check_api_url
@@ -40,6 +40,7 @@ def register(commands: Any) -> None:
         help=f"the emulator's loopback port (default {DEFAULT_PORT})",
     )
     add_scale_flags(up)
+    add_budget_flags(up)
     add_parameter_flag(up)
     up.set_defaults(execute=execute_up)
 
@@ -47,7 +48,7 @@ def register(commands: Any) -> None:
 def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     check_api_url(args.api_url)
     stop = stop or threading.Event()
-    parameters = {"ApiUrl": args.api_url, "ThreadsPerWorker": str(args.threads), **dict(args.param)}
+    parameters = stack_parameters(args)
     with Emulator(port=args.port) as emulator:
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)

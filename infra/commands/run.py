@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from infra.commands.common import add_format_flags, add_parameter_flag, add_scale_flags, format_metadata
+from infra.commands.common import (
+    add_budget_flags,
+    add_format_flags,
+    add_parameter_flag,
+    add_scale_flags,
+    format_metadata,
+    stack_parameters,
+)
 from infra.run import RunOptions, run
 
 
@@ -22,6 +29,7 @@ def register(commands: Any) -> None:
     cmd.add_argument("--api-url", required=True, metavar="URL", help="the API each row is POSTed to")
     add_scale_flags(cmd)
     cmd.add_argument("--report", type=Path, metavar="OUT.json", help="write the JSON report here")
+    add_budget_flags(cmd)
     add_parameter_flag(cmd)
     add_format_flags(cmd)
     cmd.set_defaults(execute=execute)
@@ -34,7 +42,7 @@ def execute(args: argparse.Namespace) -> int:
         args.concurrency,
         args.threads,
         args.report,
-        dict(args.param),
+        stack_parameters(args),
         format_metadata(args),
     )
     return run(options)

@@ -12,7 +12,7 @@ from fanout.jobs import Job, JobStore
 from infra.progress import rate_and_eta
 from infra.stack_ref import add_stack_flags, connect
 
-COLUMNS = ("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "ROWS/S", "ETA", "STARTED")
+COLUMNS = ("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "ROWS/S", "ETA", "THROTTLED", "STARTED")
 
 
 def register(commands: Any) -> None:
@@ -45,6 +45,7 @@ def row_for(job: Job) -> tuple[str, ...]:
         str(job.rows_rejected),
         f"{rate:.0f}",
         "-" if job.is_finished else ("?" if eta is None else f"{eta:.0f}s"),
+        str(job.calls_throttled),
         job.created_at,
     )
 

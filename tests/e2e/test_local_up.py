@@ -85,6 +85,7 @@ def test_drop_then_status_follows_the_job_to_done(tmp_path: Path, api: DemoApi, 
         "REJECTED",
         "ROWS/S",
         "ETA",
+        "THROTTLED",
         "STARTED",
     ]
     assert row.split()[:6] == [job_id, "done", "300", "300", "0", "0"]

@@ -1,0 +1,76 @@
+"""The API's budget: a limited API sees few 429s with the budget set, and every row either way."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.demo_api import DemoApi
+from tests.e2e.test_run import fanout
+from tests.limited_api import LimitedApi
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 600
+RATE = 100.0
+IN_FLIGHT = 8
+
+
+@pytest.fixture
+def limited() -> Iterator[tuple[DemoApi, LimitedApi]]:
+    policy = LimitedApi(max_in_flight=IN_FLIGHT, per_second=RATE)
+    with DemoApi(latency_s=(0.0, 0.0), decide=policy) as api:
+        yield api, policy
+
+
+def write(path: Path) -> Path:
+    path.write_text("id\n" + "".join(f"{n}\n" for n in range(1, ROWS + 1)))
+    return path
+
+
+def test_with_the_budget_set_to_the_apis_limits_few_calls_are_refused(
+    tmp_path: Path, limited: tuple[DemoApi, LimitedApi]
+) -> None:
+    api, policy = limited
+    report = tmp_path / "r.json"
+    result = fanout(
+        "run",
+        str(write(tmp_path / "budget.csv")),
+        "--api-url",
+        api.url,
+        "--report",
+        str(report),
+        "--max-rps",
+        str(RATE),
+        "--max-in-flight",
+        str(IN_FLIGHT),
+        "--concurrency",
+        "4",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(report.read_text())["rows_posted"] == ROWS
+    assert len(api.successes) == ROWS
+    assert policy.refused <= 0.01 * (policy.accepted + policy.refused)
+
+
+def test_without_a_budget_adaptive_back_off_still_gets_every_row_through(tmp_path: Path) -> None:
+    # An API far tighter than the 64 calls in flight the run starts with: it must throttle.
+    policy = LimitedApi(max_in_flight=2, per_second=50)
+    with DemoApi(latency_s=(0.0, 0.0), decide=policy) as api:
+        run_without_budget(tmp_path, api, policy)
+
+
+def run_without_budget(tmp_path: Path, api: DemoApi, policy: LimitedApi) -> None:
+    report = tmp_path / "r.json"
+    result = fanout(
+        "run", str(write(tmp_path / "nobudget.csv")), "--api-url", api.url, "--report", str(report)
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    assert (data["rows_posted"], data["rows_failed"]) == (ROWS, 0)
+    assert set(api.successes.values()) == {1}, result.stderr[-5000:]
+    assert policy.refused > 0  # it was throttled, and recovered
+    assert data["calls_throttled"] > 0  # and the report shows it
