@@ -126,11 +126,34 @@ def _serialize_sqs_receives() -> None:
         setattr(SQSBackend, name, locked)
 
 
+def _event_source_mappings_as_configuration() -> None:
+    """Event source mappings kept as configuration only: the local runtime polls the queues.
+
+    moto would otherwise invoke the function itself on every SendMessage (through Docker, which
+    does not run here). The mapping's settings (Enabled, ScalingConfig, BatchSize) stay readable
+    and updatable through the Lambda API, which is how `fanout pause/resume/throttle` reach the
+    local stack as they reach AWS.
+    """
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import sqs_backends
+
+    create = LambdaBackend.create_event_source_mapping
+
+    def create_detached(self: Any, spec: dict[str, Any]) -> Any:
+        mapping = create(self, spec)
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        return mapping
+
+    setattr(LambdaBackend, "create_event_source_mapping", create_detached)  # noqa: B010
+
+
 def _serve(port: int) -> None:
     from moto.server import ThreadedMotoServer
 
     _serialize_dynamodb_writes()
     _serialize_sqs_receives()
+    _event_source_mappings_as_configuration()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()

@@ -28,6 +28,8 @@ log = logging.getLogger("fanout.local")
 
 # Short polls keep shutdown quick; an empty queue is polled again after this wait.
 POLL_WAIT_S = 1
+# How often a local mapping reads its configuration (pause, resume, maximum concurrency).
+CONTROL_POLL_S = 1.0
 # boto3 sessions are not thread-safe: clients and handlers are built one at a time.
 _BUILD_LOCK = threading.Lock()
 
@@ -103,21 +105,45 @@ class LocalEventSource:
         trigger: SqsTrigger,
         build_handler: Callable[[], Handler],
         concurrency: int,
+        mapping_id: str | None = None,
     ) -> None:
         self._session = session
         self._function = function
         self._trigger = trigger
         self._build_handler = build_handler
         self._concurrency = concurrency
+        self._mapping_id = mapping_id
+        # What the mapping's configuration allows now (fanout pause/resume/throttle change it).
+        self._enabled = True
+        self._allowed = concurrency
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.stats = Invocations()
 
     def start(self) -> None:
         for n in range(self._concurrency):
-            thread = threading.Thread(target=self._run, name=f"{self._function.logical_id}-{n}", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(n,), name=f"{self._function.logical_id}-{n}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
+        if self._mapping_id:
+            control = threading.Thread(
+                target=self._follow_mapping, name=f"{self._function.logical_id}-control", daemon=True
+            )
+            control.start()
+            self._threads.append(control)
+
+    def _follow_mapping(self) -> None:
+        """Reads the mapping's configuration, as Lambda's pollers act on it."""
+        assert self._mapping_id is not None
+        with _BUILD_LOCK:
+            lam = self._session.client("lambda")
+        while not self._stopping.wait(CONTROL_POLL_S):
+            mapping = lam.get_event_source_mapping(UUID=self._mapping_id)
+            self._enabled = mapping.get("State", "Enabled") not in ("Disabled", "Disabling")
+            maximum = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
+            self._allowed = min(self._concurrency, int(maximum)) if maximum else self._concurrency
 
     def stop(self) -> None:
         self._stopping.set()
@@ -125,11 +151,14 @@ class LocalEventSource:
             thread.join()
         self._threads.clear()
 
-    def _run(self) -> None:
+    def _run(self, slot: int) -> None:
         with _BUILD_LOCK:
             sqs = self._session.client("sqs")
             handler = self._build_handler()
         while not self._stopping.is_set():
+            if not self._enabled or slot >= self._allowed:
+                self._stopping.wait(CONTROL_POLL_S)
+                continue
             messages = self._receive(sqs)
             if messages:
                 self._invoke(sqs, handler, messages)

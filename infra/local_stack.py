@@ -46,6 +46,7 @@ class SqsTrigger:
 @dataclass(frozen=True)
 class LocalFunction:
     logical_id: str
+    name: str
     handler: str
     timeout_s: float
     memory_mb: int
@@ -61,6 +62,8 @@ class LocalStack:
     parameters: dict[str, str]
     outputs: dict[str, str] = field(default_factory=dict)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
+    # The Lambda API's event source mapping id of each (function, queue ARN), where registered.
+    mappings: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _pseudo() -> dict[str, str]:
@@ -216,6 +219,7 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
         reserved = props.get("ReservedConcurrentExecutions")
         functions[logical_id] = LocalFunction(
             logical_id=logical_id,
+            name=str(props.get("FunctionName", logical_id)),
             handler=props["Handler"],
             timeout_s=float(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
@@ -235,9 +239,52 @@ def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bo
     _build_all(_Builder(session, resolver, create), resolver, template["Resources"])
     stack = LocalStack(parameters=parameters)
     stack.functions = _functions(template, resolver)
+    if create:
+        stack.mappings = register_functions(session, stack.functions)
     stack.outputs = {
         name: str(resolver.resolve(spec["Value"]))
         for name, spec in template.get("Outputs", {}).items()
         if _exists(resolver, spec)
     }
     return stack
+
+
+# A stand-in deployment package: the emulator keeps the function's configuration; the local
+# runtime runs the code from this checkout.
+_PLACEHOLDER_ZIP = (
+    b"PK\x05\x06" + b"\x00" * 18  # an empty zip archive
+)
+
+
+def register_functions(
+    session: boto3.Session, functions: dict[str, LocalFunction]
+) -> dict[tuple[str, str], str]:
+    """The functions and their SQS event source mappings in the emulator's Lambda API.
+
+    Only configuration: `fanout pause`, `resume` and `throttle` change the mappings there, as on
+    AWS, and the local event source mappings follow what they say.
+    """
+    iam, lam = session.client("iam"), session.client("lambda")
+    role = iam.create_role(
+        RoleName=f"{LOCAL_STACK_NAME}-functions",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    mappings = {}
+    for function in functions.values():
+        lam.create_function(
+            FunctionName=function.name,
+            Runtime="python3.11",
+            Role=role,
+            Handler=function.handler,
+            Code={"ZipFile": _PLACEHOLDER_ZIP},
+            Timeout=int(function.timeout_s),
+        )
+        for trigger in function.triggers:
+            spec: dict[str, Any] = {"BatchSize": trigger.batch_size, "Enabled": True}
+            if trigger.max_concurrency:
+                spec["ScalingConfig"] = {"MaximumConcurrency": trigger.max_concurrency}
+            mapping = lam.create_event_source_mapping(
+                EventSourceArn=trigger.queue_arn, FunctionName=function.name, **spec
+            )
+            mappings[(function.logical_id, trigger.queue_arn)] = mapping["UUID"]
+    return mappings

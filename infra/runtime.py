@@ -85,6 +85,7 @@ class LocalRuntime:
                     trigger,
                     handler_factory(function, **kwargs),
                     concurrency_for(function, trigger, requested),
+                    self._stack.mappings.get((function.logical_id, trigger.queue_arn)),
                 )
                 source.start()
                 self.sources[function.logical_id] = source

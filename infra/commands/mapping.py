@@ -1,0 +1,85 @@
+"""fanout throttle --max-concurrency N | pause | resume: the worker's event source mapping, live."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fanout.errors import InputError
+from infra.stack_ref import StackConnection, add_stack_flags, connect
+
+# ScalingConfig.MaximumConcurrency: 2 to 1,000 (Lambda API Reference, ScalingConfig).
+MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY = 2, 1000
+
+
+def _mapping_concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not MIN_MAPPING_CONCURRENCY <= value <= MAX_MAPPING_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"{value} is outside {MIN_MAPPING_CONCURRENCY}..{MAX_MAPPING_CONCURRENCY}"
+        )
+    return value
+
+
+def register(commands: Any) -> None:
+    throttle: argparse.ArgumentParser = commands.add_parser(
+        "throttle",
+        help="change how many worker invocations may run at once",
+        description="Set the work queue mapping's maximum concurrency (ScalingConfig.MaximumConcurrency) "
+        "while jobs run; it stays within the worker's reserved concurrency.",
+    )
+    throttle.add_argument("--max-concurrency", type=_mapping_concurrency, required=True, metavar="N")
+    pause: argparse.ArgumentParser = commands.add_parser(
+        "pause",
+        help="stop starting worker invocations",
+        description="Disable the work queue mapping: running invocations finish, messages wait in the queue.",
+    )
+    resume: argparse.ArgumentParser = commands.add_parser(
+        "resume", help="start worker invocations again", description="Enable the work queue mapping."
+    )
+    for cmd, action in ((throttle, execute_throttle), (pause, execute_pause), (resume, execute_resume)):
+        add_stack_flags(cmd)
+        cmd.set_defaults(execute=action)
+
+
+def _work_mappings(stack: StackConnection) -> list[str]:
+    lam = stack.session.client("lambda")
+    function = stack.outputs["WorkerFunctionName"]
+    mappings = lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+    work_arn = stack.session.client("sqs").get_queue_attributes(
+        QueueUrl=stack.outputs["WorkQueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    found = [m["UUID"] for m in mappings if m.get("EventSourceArn") == work_arn]
+    if not found:
+        raise InputError(f"{function} has no event source mapping on the work queue in {stack.where}")
+    return found
+
+
+def _update(args: argparse.Namespace, **change: Any) -> list[str]:
+    stack = connect(args)
+    lam = stack.session.client("lambda")
+    ids = _work_mappings(stack)
+    for uuid in ids:
+        lam.update_event_source_mapping(UUID=uuid, **change)
+    return ids
+
+
+def execute_throttle(args: argparse.Namespace) -> int:
+    _update(args, ScalingConfig={"MaximumConcurrency": args.max_concurrency})
+    print(f"worker mapping: at most {args.max_concurrency} invocations at once")
+    return 0
+
+
+def execute_pause(args: argparse.Namespace) -> int:
+    _update(args, Enabled=False)
+    print("worker mapping disabled: running invocations finish, messages wait (fanout resume)")
+    return 0
+
+
+def execute_resume(args: argparse.Namespace) -> int:
+    _update(args, Enabled=True)
+    print("worker mapping enabled")
+    return 0

@@ -1,0 +1,110 @@
+"""fanout pause, resume and throttle change a running local stack through the Lambda API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.demo_api import DemoApi
+from tests.e2e.test_local_up import free_port
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 1_200
+
+
+def fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
+    )
+
+
+@pytest.fixture
+def api() -> Iterator[DemoApi]:
+    with DemoApi(latency_s=(0.02, 0.02)) as running:
+        yield running
+
+
+@pytest.fixture
+def endpoint(api: DemoApi) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infra.cli",
+            "local",
+            "up",
+            "--api-url",
+            api.url,
+            "--port",
+            str(port),
+            "--concurrency",
+            "2",
+            "--threads",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while fanout(url, "status").returncode != 0:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def settle(api: DemoApi, quiet_s: float = 3.0, timeout_s: float = 60.0) -> int:
+    """The API's count once it has not moved for `quiet_s`."""
+    deadline = time.monotonic() + timeout_s
+    last, since = len(api.successes), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = len(api.successes)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+    raise AssertionError("the API never went quiet")
+
+
+def test_pause_stops_new_work_and_resume_finishes_it(tmp_path: Path, api: DemoApi, endpoint: str) -> None:
+    source = tmp_path / "slow.csv"
+    source.write_text("id\n" + "".join(f"{n}\n" for n in range(1, ROWS + 1)))
+    assert fanout(endpoint, "drop", str(source)).returncode == 0
+    deadline = time.monotonic() + 60
+    while len(api.successes) < 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # WHEN the mapping is paused, running invocations finish and nothing new starts
+    paused = fanout(endpoint, "pause")
+    assert paused.returncode == 0, paused.stderr
+    held = settle(api)
+    assert 200 <= held < ROWS
+    time.sleep(2)
+    assert len(api.successes) == held
+    # AND throttling is accepted within the mapping's range, refused outside it
+    assert fanout(endpoint, "throttle", "--max-concurrency", "2").returncode == 0
+    assert fanout(endpoint, "throttle", "--max-concurrency", "1").returncode == 2
+    # WHEN it is resumed, the job completes with every row once
+    assert fanout(endpoint, "resume").returncode == 0
+    deadline = time.monotonic() + 120
+    while len(api.successes) < ROWS and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert len(api.successes) == ROWS
+    assert set(api.successes.values()) == {1}
