@@ -30,7 +30,14 @@ def test_starts_are_spaced_to_the_rate() -> None:
         slept.append(seconds)
 
     limiter = AdaptiveLimiter(Share(8, 10.0), clock=lambda: now[0], sleep=sleep)
-    for _ in range(3):
+    for _ in range(12):
         with limiter.slot():
             pass
-    assert slept == [0.1, 0.2]  # starts at 0.0, 0.1, 0.2 with the clock standing still
+    # a second's worth (10) at once, then one every 0.1 s with the clock standing still
+    assert [round(s, 6) for s in slept] == [0.1, 0.2]
+    now[0] = 5.0  # a pause refills the bucket to one second's worth, no more
+    slept.clear()
+    for _ in range(11):
+        with limiter.slot():
+            pass
+    assert [round(s, 6) for s in slept] == [0.1]
