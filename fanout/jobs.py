@@ -235,6 +235,33 @@ class JobStore:
             },
         )
 
+    def claim_report(self, job_id: str) -> float | None:
+        """Marks a finished job as being reported; the time it finished, or None if already claimed.
+
+        The condition makes the claim exactly-once-ish: of every worker (and the splitter) that
+        sees the job finished, one alone reports it.
+        """
+        finished = time.time()
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET finished = :f, reported_at = :now",
+                ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(reported_at)",
+                ExpressionAttributeValues={":f": {"N": repr(finished)}, ":now": {"S": now_iso()}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
+        return finished
+
+    def release_report(self, job_id: str) -> None:
+        """Gives up a claim whose report could not be written, so a later check reports it."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="REMOVE finished, reported_at",
+        )
+
     def fail_split(self, job_id: str, reason: str) -> None:
         self._db.update_item(
             TableName=self._table,

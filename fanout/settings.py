@@ -103,3 +103,18 @@ class WorkerSettings:
             max_calls_per_second=_float(env, "MAX_CALLS_PER_SECOND", 0, 1_000_000),
             max_concurrency=_int(env, "MAX_CONCURRENCY", 1, 10_000),
         )
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Both functions' metrics namespace and service dimension (template.yaml Globals)."""
+
+    namespace: str
+    service: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MetricsSettings:
+        return cls(
+            namespace=_text(env, "POWERTOOLS_METRICS_NAMESPACE"),
+            service=_text(env, "POWERTOOLS_SERVICE_NAME"),
+        )

@@ -82,19 +82,55 @@ def sqs_record(message: MessageTypeDef, trigger: SqsTrigger) -> dict[str, Any]:
 
 
 @dataclass
+class Window:
+    """What the mapping did since the metrics last looked (AWS/Lambda's view of a function)."""
+
+    invocations: int = 0
+    errors: int = 0
+    peak_concurrency: int = 0
+    durations_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Invocations:
-    """Counts of what the mapping did, for tests and progress."""
+    """Counts of what the mapping did, for tests, progress and the local service metrics."""
 
     invocations: int = 0
     errors: int = 0
     messages_deleted: int = 0
+    in_flight: int = 0
+    window: Window = field(default_factory=Window)
+    oldest_age_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, invocations: int = 0, errors: int = 0, deleted: int = 0) -> None:
+    def started(self, messages: list[MessageTypeDef]) -> None:
+        now_ms = time.time() * 1000.0
+        sent = [float(m.get("Attributes", {}).get("SentTimestamp", now_ms)) for m in messages]
+        with self.lock:
+            self.in_flight += 1
+            self.window.peak_concurrency = max(self.window.peak_concurrency, self.in_flight)
+            self.oldest_age_s = max(self.oldest_age_s, (now_ms - min(sent, default=now_ms)) / 1000.0)
+
+    def add(self, invocations: int = 0, errors: int = 0, deleted: int = 0, duration_s: float = 0.0) -> None:
         with self.lock:
             self.invocations += invocations
             self.errors += errors
             self.messages_deleted += deleted
+            self.in_flight -= invocations
+            self.window.invocations += invocations
+            self.window.errors += errors
+            if invocations:
+                self.window.durations_ms.append(duration_s * 1000.0)
+
+    def take(self) -> Window:
+        with self.lock:
+            taken, self.window = self.window, Window(peak_concurrency=self.in_flight)
+            return taken
+
+    def take_oldest_age(self) -> float:
+        with self.lock:
+            oldest, self.oldest_age_s = self.oldest_age_s, 0.0
+            return oldest
 
 
 class LocalEventSource:
@@ -181,20 +217,26 @@ class LocalEventSource:
                 break
         return batch
 
+    @property
+    def queue_name(self) -> str:
+        return self._trigger.queue_arn.rsplit(":", 1)[-1]
+
     def _invoke(self, sqs: SQSClient, handler: Handler, messages: list[MessageTypeDef]) -> None:
         event = {"Records": [sqs_record(m, self._trigger) for m in messages]}
         context = LocalContext(self._function.logical_id, self._function.memory_mb, self._function.timeout_s)
+        self.stats.started(messages)
         try:
             response = handler.handle(event, context)
         except Exception:
             # As on Lambda: the whole batch becomes visible again after the visibility timeout.
             log.exception("%s invocation failed", self._function.logical_id)
-            self.stats.add(invocations=1, errors=1)
+            self.stats.add(invocations=1, errors=1, duration_s=time.monotonic() - context.started)
             return
+        duration_s = time.monotonic() - context.started
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         self._delete(sqs, done)
-        self.stats.add(invocations=1, deleted=len(done))
+        self.stats.add(invocations=1, deleted=len(done), duration_s=duration_s)
 
     def _delete(self, sqs: SQSClient, messages: list[MessageTypeDef]) -> None:
         for start in range(0, len(messages), SQS_DELETE_BATCH_MAX_ENTRIES):

@@ -23,6 +23,21 @@ LOCAL_STACK_ID = (
     "0f5a8c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 )
 
+# Alarm properties that say what it watches (its actions notify a topic only AWS has).
+_ALARM_PROPERTIES = (
+    "AlarmName",
+    "AlarmDescription",
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+)
+
 # Queue properties that are SQS attributes of the same name.
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
@@ -64,6 +79,10 @@ class LocalStack:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     # The Lambda API's event source mapping id of each (function, queue ARN), where registered.
     mappings: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Each queue's URL by its name.
+    queues: dict[str, str] = field(default_factory=dict)
+    # Each AWS::CloudWatch::Dashboard's body, resolved (JSON text), by logical id.
+    dashboards: dict[str, str] = field(default_factory=dict)
 
 
 def _pseudo() -> dict[str, str]:
@@ -82,6 +101,7 @@ class _Builder:
         self._sqs = session.client("sqs")
         self._s3 = session.client("s3")
         self._dynamodb = session.client("dynamodb")
+        self._cloudwatch = session.client("cloudwatch")
         self._resolver = resolver
         self._create = create
 
@@ -92,13 +112,34 @@ class _Builder:
             self._table(logical_id, self._resolver.resolve(properties))
         elif kind == "AWS::S3::Bucket":
             self._bucket(logical_id, self._resolver.resolve(properties))
-        elif kind != "AWS::Serverless::Function":
+        elif kind == "AWS::CloudWatch::Alarm":
+            self._alarm(logical_id, properties)
+        elif kind == "AWS::Serverless::Function":
+            # Its name now, for what refers to it (alarms); the rest is read by _functions.
+            self._resolver.refs[logical_id] = str(
+                self._resolver.resolve(properties.get("FunctionName", logical_id))
+            )
+        else:
             # Not emulated locally (roles, log groups, policies, alarms): a name and an ARN, so
             # references to it resolve.
             self._resolver.refs[logical_id] = self._name(logical_id)
             self._resolver.attributes[(logical_id, "Arn")] = (
                 f"arn:aws:local:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{self._name(logical_id)}"
             )
+
+    def _alarm(self, logical_id: str, properties: dict[str, Any]) -> None:
+        """The alarm on its metric, so the dashboard's alarm widget finds it (actions stay on AWS)."""
+        props = self._resolver.resolve({k: v for k, v in properties.items() if k in _ALARM_PROPERTIES})
+        name = str(props.pop("AlarmName", self._name(logical_id)))
+        for number in ("Period", "EvaluationPeriods"):
+            props[number] = int(props[number])
+        props["Threshold"] = float(props["Threshold"])  # parameters resolve to text
+        if self._create:
+            self._cloudwatch.put_metric_alarm(AlarmName=name, **props)
+        self._resolver.refs[logical_id] = name
+        self._resolver.attributes[(logical_id, "Arn")] = (
+            f"arn:aws:cloudwatch:{LOCAL_REGION}:{LOCAL_ACCOUNT}:alarm:{name}"
+        )
 
     def _name(self, logical_id: str) -> str:
         return f"{LOCAL_STACK_NAME}-{logical_id}"
@@ -217,9 +258,10 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
                 )
             )
         reserved = props.get("ReservedConcurrentExecutions")
+        name = str(props.get("FunctionName", logical_id))
         functions[logical_id] = LocalFunction(
             logical_id=logical_id,
-            name=str(props.get("FunctionName", logical_id)),
+            name=name,
             handler=props["Handler"],
             timeout_s=float(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
@@ -227,7 +269,7 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
             reserved_concurrency=int(reserved) if reserved is not None else None,
             triggers=tuple(triggers),
         )
-        resolver.refs[logical_id] = str(props.get("FunctionName", logical_id))
+        resolver.refs[logical_id] = name
     return functions
 
 
@@ -241,6 +283,16 @@ def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bo
     stack.functions = _functions(template, resolver)
     if create:
         stack.mappings = register_functions(session, stack.functions)
+    stack.queues = {
+        resolver.attributes[(logical_id, "QueueName")]: resolver.refs[logical_id]
+        for logical_id, spec in template["Resources"].items()
+        if spec["Type"] == "AWS::SQS::Queue"
+    }
+    stack.dashboards = {
+        logical_id: str(resolver.resolve(spec["Properties"]["DashboardBody"]))
+        for logical_id, spec in template["Resources"].items()
+        if spec["Type"] == "AWS::CloudWatch::Dashboard"
+    }
     stack.outputs = {
         name: str(resolver.resolve(spec["Value"]))
         for name, spec in template.get("Outputs", {}).items()

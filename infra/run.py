@@ -15,6 +15,7 @@ from fanout.contract import job_id_for
 from fanout.errors import FanoutError
 from fanout.formats import CsvFormat
 from fanout.jobs import Job, JobStore
+from fanout.reports import report_for
 from fanout.s3events import object_version
 from infra.dlq import DeadLetters
 from infra.emulator import Emulator
@@ -51,23 +52,6 @@ class RunOptions:
     report: Path | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     file_format: dict[str, str] = field(default_factory=dict)  # the file's fanout-* metadata
-
-
-def report_for(job: Job, duration_s: float) -> dict[str, Any]:
-    rows_total = job.rows_total or 0
-    return {
-        "job_id": job.job_id,
-        "state": job.state,
-        "source": f"s3://{job.bucket}/{job.key}",
-        "rows_total": rows_total,
-        "rows_posted": job.rows_posted,
-        "rows_failed": job.rows_failed,
-        "rows_rejected": job.rows_rejected,
-        "duration_s": round(duration_s, 3),
-        "rows_per_s": round(job.rows_posted / duration_s, 1) if duration_s > 0 else 0.0,
-        "calls_throttled": job.calls_throttled,
-        "error": job.error,
-    }
 
 
 def exit_code_for(job: Job) -> int:

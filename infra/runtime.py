@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 
 from infra.event_source import LocalEventSource, concurrency_for, handler_factory
+from infra.local_metrics import CloudWatchSink, ServiceMetrics
 from infra.local_stack import LOCAL_REGION, LocalStack
 
 # Credentials for the emulator: it accepts any, and real ones must never reach it.
@@ -65,11 +66,14 @@ class LocalRuntime:
         self._concurrency = concurrency
         self._stopping = threading.Event()
         self.sources: dict[str, LocalEventSource] = {}
+        self._service_metrics: ServiceMetrics | None = None
 
     def start(self) -> None:
         worker_slots = self._worker_slots()
+        # The handlers' metrics reach the emulator's CloudWatch, as their EMF output would on AWS.
+        sink = CloudWatchSink(self._session.client("cloudwatch"))
         for function in self._stack.functions.values():
-            kwargs: dict[str, Any] = {"session": self._session}
+            kwargs: dict[str, Any] = {"session": self._session, "metrics_sink": sink}
             if "WORK_QUEUE_URL" in function.environment and function.handler.startswith("splitter."):
                 kwargs["before_send"] = QueueDepthPacer(
                     self._session,
@@ -89,6 +93,12 @@ class LocalRuntime:
                 )
                 source.start()
                 self.sources[function.logical_id] = source
+        self._service_metrics = ServiceMetrics(
+            self._session,
+            self._stack.queues,
+            {self._stack.functions[lid].name: source for lid, source in self.sources.items()},
+        )
+        self._service_metrics.start()
 
     def _worker_slots(self) -> int:
         """Messages the workers can hold at once: the depth worth keeping ahead of them."""
@@ -103,6 +113,8 @@ class LocalRuntime:
         self._stopping.set()
         for source in self.sources.values():
             source.stop()
+        if self._service_metrics is not None:
+            self._service_metrics.stop()
 
     def __enter__(self) -> LocalRuntime:
         self.start()

@@ -25,10 +25,12 @@ from fanout.errors import InputError
 from fanout.formats import CsvFormat
 from fanout.jobs import SPLITTING, JobStore, SplitCheckpoint
 from fanout.limits import SQS_SEND_BATCH_MAX_ENTRIES
+from fanout.metrics import MetricsTarget
 from fanout.queues import max_message_bytes, send_message_batch
 from fanout.s3events import ObjectRef, object_version
 from fanout.settings import SplitterSettings
 from splitter.batching import MessageBuilder, Oversized, send_batches
+from splitter.metrics import SplitProgress
 from splitter.records import EXCERPT_CHARS, READ_CHUNK_BYTES, CsvRecords, Rejected, Resume
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ class Splitter:
         sqs: SQSClient,
         jobs: JobStore,
         settings: SplitterSettings,
+        metrics_target: MetricsTarget,
         before_send: Callable[[], None] | None = None,
     ) -> None:
         self._s3 = s3
@@ -79,6 +82,8 @@ class Splitter:
         self._settings = settings
         self._before_send = before_send or (lambda: None)
         self._max_message_bytes: int | None = None
+        self._metrics_target = metrics_target
+        self._progress = SplitProgress(metrics_target)
 
     def split(self, ref: ObjectRef, time_left: Callable[[], float] = lambda: float("inf")) -> SplitResult:
         head = self._head(ref)
@@ -93,6 +98,7 @@ class Splitter:
             log.info("another invocation is splitting this job", extra={"job_id": job_id})
             return SplitResult(job_id, started=False)
         result = SplitResult(job_id, started=True)
+        self._progress = SplitProgress(self._metrics_target)
         try:
             fmt = self._settings.csv_format.overridden_by(head.get("Metadata", {}))
             self._split(ref, head.get("VersionId"), fmt, job.checkpoint, result, time_left)
@@ -102,6 +108,7 @@ class Splitter:
             log.warning("job failed: %s", result.error, extra={"job_id": job_id})
         finally:
             self._jobs.release_lease(job_id, owner)
+            self._progress.publish()
         return result
 
     def _split(
@@ -127,6 +134,7 @@ class Splitter:
         rejected = checkpoint.rows_rejected if checkpoint else 0
         segment = _Segment()
         next_row = checkpoint.next_row if checkpoint else 1
+        first_row, first_rejected = next_row, rejected
         for record in records:
             next_row = record.number + 1
             if isinstance(record, Rejected):
@@ -135,11 +143,13 @@ class Splitter:
                 segment.pending.extend(self._pack(builder, record, segment))
             if len(segment.pending) >= MESSAGES_PER_CHECKPOINT:
                 rejected = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
+                self._progress.update(next_row - first_row, result.messages, rejected - first_rejected)
                 segment = _Segment()
                 if time_left() < HANDOFF_RESERVE_S:
                     result.handed_off = True
                     return
         rejected = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
+        self._progress.update(next_row - first_row, result.messages, rejected - first_rejected)
         self._finish(ref, result, next_row - 1, rejected)
 
     def _checkpoint(
@@ -197,6 +207,7 @@ class Splitter:
         body: StreamingBody = self._s3.get_object(**args)["Body"]
         try:
             while chunk := body.read(READ_CHUNK_BYTES):
+                self._progress.bytes_read += len(chunk)
                 yield chunk
         finally:
             body.close()

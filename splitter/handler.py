@@ -10,22 +10,33 @@ from typing import Any
 import boto3
 
 from fanout.jobs import JobStore
+from fanout.logs import structured_logging
+from fanout.metrics import MetricsSink, MetricsTarget
+from fanout.reports import JobReporter
 from fanout.settings import SplitterSettings
 from splitter.core import Splitter
 from splitter.intake import IntakeProcessor
 
 
-def build(env: Mapping[str, str], session: boto3.Session | None = None, **kwargs: Any) -> IntakeProcessor:
+def build(
+    env: Mapping[str, str],
+    session: boto3.Session | None = None,
+    metrics_sink: MetricsSink | None = None,
+    **kwargs: Any,
+) -> IntakeProcessor:
+    """The splitter core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
     session = session or boto3.Session()
     settings = SplitterSettings.from_env(env)
     jobs = JobStore(session.client("dynamodb"), settings.jobs_table)
-    sqs = session.client("sqs")
-    splitter = Splitter(session.client("s3"), sqs, jobs, settings, **kwargs)
-    return IntakeProcessor(splitter, sqs)
+    s3, sqs = session.client("s3"), session.client("sqs")
+    target = MetricsTarget.from_env(env, metrics_sink)
+    splitter = Splitter(s3, sqs, jobs, settings, target, **kwargs)
+    return IntakeProcessor(splitter, sqs, JobReporter(jobs, s3, session.client("events")))
 
 
 @cache
 def _intake() -> IntakeProcessor:
+    structured_logging()
     return build(os.environ)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from fanout.reports import JobReporter
 from fanout.s3events import objects_created
 from splitter.core import Splitter
 
@@ -16,9 +17,10 @@ if TYPE_CHECKING:
 
 
 class IntakeProcessor:
-    def __init__(self, splitter: Splitter, sqs: SQSClient) -> None:
+    def __init__(self, splitter: Splitter, sqs: SQSClient, reporter: JobReporter) -> None:
         self._splitter = splitter
         self._sqs = sqs
+        self._reporter = reporter
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         time_left = _time_left(context)
@@ -30,8 +32,13 @@ class IntakeProcessor:
 
     def _record(self, record: SQSRecord, time_left: Callable[[], float]) -> None:
         for ref in objects_created(record.body):
-            if self._splitter.split(ref, time_left).handed_off:
+            result = self._splitter.split(ref, time_left)
+            if result.handed_off:
                 self._hand_over(record)
+            else:
+                # A job can end here: a failed split, every row rejected, or the workers settled
+                # the last row before the split was recorded.
+                self._reporter.report_if_finished(result.job_id)
 
     def _hand_over(self, record: SQSRecord) -> None:
         """The same notification again, as a new message: a fresh invocation goes on from the

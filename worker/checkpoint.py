@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.contract import WorkMessage
 from fanout.errors import FanoutError
-from worker.ledger import Ledger, Outcome
+from worker.ledger import Change, Ledger, Outcome
 from worker.poster import RowResult
 
 log = logging.getLogger("fanout.worker")
@@ -41,6 +41,8 @@ class Checkpoint:
         self._lock = threading.Lock()
         self._unrecorded: dict[str, tuple[WorkMessage, set[int]]] = {}
         self._last = clock()
+        # What the checkpoints counted, for the invocation's metrics (appends: no lock needed).
+        self.recorded: list[Change] = []
 
     def add(self, message: WorkMessage, result: RowResult) -> None:
         """Called by the posting thread as each row finishes."""
@@ -58,7 +60,7 @@ class Checkpoint:
     def _record(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
         outcomes = [Outcome(m.key, m.job_id, frozenset(rows)) for m, rows in batch.values()]
         try:
-            self._ledger.record(outcomes)
+            self.recorded.extend(self._ledger.record(outcomes).values())
         except (FanoutError, ClientError, BotoCoreError):
             # Not lost: settling the batch records every posted row again.
             log.warning(

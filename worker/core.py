@@ -18,13 +18,17 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fanout import metrics
 from fanout.backoff import backoff_delay
 from fanout.contract import Row, RowFailure, WorkMessage
 from fanout.errors import FanoutError, PermanentError, RetryableError
 from fanout.limits import SQS_MAX_VISIBILITY_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
+from fanout.metrics import MetricSet, MetricsTarget
 from fanout.queues import send_message_batch
+from fanout.reports import JobReporter
+from worker.calls import add_calls
 from worker.checkpoint import Checkpoint
-from worker.ledger import Ledger, Outcome
+from worker.ledger import Change, Ledger, Outcome
 from worker.poster import RowPoster, RowResult
 
 if TYPE_CHECKING:
@@ -59,6 +63,8 @@ class Worker:
         dlq_url: str,
         threads: int,
         max_receive_count: int,
+        metrics_target: MetricsTarget,
+        reporter: JobReporter,
     ) -> None:
         self._poster = poster
         self._ledger = ledger
@@ -67,11 +73,32 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post")
         self._max_receive_count = max_receive_count
         self._queue_urls: dict[str | None, str] = {}
+        self._metrics_target = metrics_target
+        self._reporter = reporter
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        messages = self._start(event.get("Records", []), lambda_deadline(_time_left(context)))
+        started = time.perf_counter()
+        checkpoint = Checkpoint(self._ledger)
+        settled: list[Change] = []
         try:
-            self._settle(list(messages.values()))
+            return self._handle(event, context, checkpoint, settled)
+        finally:
+            tally = MetricSet()
+            _count_rows(tally, [*checkpoint.recorded, *settled])
+            add_calls(tally, self._poster.calls.drain())
+            tally.sample(metrics.BATCH_DURATION, [(time.perf_counter() - started) * 1000.0])
+            self._metrics_target.publish(tally)
+
+    def _handle(
+        self, event: dict[str, Any], context: Any, checkpoint: Checkpoint, settled: list[Change]
+    ) -> dict[str, Any]:
+        records = event.get("Records", [])
+        messages = self._start(records, lambda_deadline(_time_left(context)), checkpoint)
+        try:
+            settled.extend(self._settle(list(messages.values())))
+            # Whoever settles a job's last row reports it (the job record's flag picks one).
+            for job_id in sorted({entry.message.job_id for entry in messages.values()}):
+                self._reporter.report_if_finished(job_id)
         except (FanoutError, ClientError, BotoCoreError):
             # Reported message by message below, with a short backoff, rather than failing the
             # invocation and leaving the whole batch hidden for the visibility timeout.
@@ -90,10 +117,11 @@ class Worker:
         processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
         return dict(process_partial_response(event, report, processor, context))
 
-    def _start(self, records: list[dict[str, Any]], post_by: Callable[[], float]) -> dict[str, _Message]:
+    def _start(
+        self, records: list[dict[str, Any]], post_by: Callable[[], float], checkpoint: Checkpoint
+    ) -> dict[str, _Message]:
         parsed = {r["messageId"]: (r, m) for r in records if (m := _parse(r["body"])) is not None}
         settled = self._ledger.settled_many(m.key for _, m in parsed.values())
-        checkpoint = Checkpoint(self._ledger)
 
         def post(message: WorkMessage, row: Row) -> RowResult:
             result = self._poster.post(message.job_id, message.columns, row, post_by)
@@ -111,7 +139,8 @@ class Worker:
             started[message_id] = _Message(record, message, futures)
         return started
 
-    def _settle(self, messages: list[_Message]) -> None:
+    def _settle(self, messages: list[_Message]) -> list[Change]:
+        """Records the batch; what the ledger newly counted."""
         for entry in messages:
             results = [future.result() for future in entry.futures]
             final = (
@@ -138,6 +167,7 @@ class Worker:
                 entry.still_open,
                 extra={"job_id": entry.message.job_id, "message_id": entry.record["messageId"]},
             )
+        return list(changes.values())
 
     def _dead_letter(self, messages: list[_Message]) -> None:
         """Failed rows go to the DLQ with their reasons before the ledger counts them as failed."""
@@ -164,6 +194,12 @@ class Worker:
             url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             self._queue_urls[arn] = url
         return self._queue_urls[arn]
+
+
+def _count_rows(tally: MetricSet, changes: list[Change]) -> None:
+    """Rows the ledger counted, as the job's counters moved (failed rows now posted count back)."""
+    tally.count(metrics.ROWS_POSTED, sum(len(c.posted) for c in changes))
+    tally.count(metrics.ROWS_FAILED, sum(len(c.failed) - len(c.recovered) for c in changes))
 
 
 def _parse(body: str) -> WorkMessage | None:

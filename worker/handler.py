@@ -9,6 +9,10 @@ from typing import Any
 
 import boto3
 
+from fanout.jobs import JobStore
+from fanout.logs import structured_logging
+from fanout.metrics import MetricsSink, MetricsTarget
+from fanout.reports import JobReporter
 from fanout.settings import WorkerSettings
 from worker.auth import authorization_from_secret
 from worker.core import Worker
@@ -18,7 +22,10 @@ from worker.responses import RetryPolicy
 from worker.throttle import AdaptiveLimiter, Share
 
 
-def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worker:
+def build(
+    env: Mapping[str, str], session: boto3.Session | None = None, metrics_sink: MetricsSink | None = None
+) -> Worker:
+    """The worker core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
     session = session or boto3.Session()
     settings = WorkerSettings.from_env(env)
     http = make_session(settings.threads)
@@ -36,7 +43,11 @@ def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worke
         RetryPolicy(attempt_limit=settings.attempt_limit),
         AdaptiveLimiter(share),
     )
-    ledger = Ledger(session.client("dynamodb"), settings.ledger_table, settings.jobs_table)
+    dynamodb = session.client("dynamodb")
+    ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table)
+    reporter = JobReporter(
+        JobStore(dynamodb, settings.jobs_table), session.client("s3"), session.client("events")
+    )
     return Worker(
         poster,
         ledger,
@@ -44,11 +55,14 @@ def build(env: Mapping[str, str], session: boto3.Session | None = None) -> Worke
         settings.dlq_url,
         settings.threads,
         settings.max_receive_count,
+        MetricsTarget.from_env(env, metrics_sink),
+        reporter,
     )
 
 
 @cache
 def _worker() -> Worker:
+    structured_logging()
     return build(os.environ)
 
 

@@ -12,6 +12,7 @@ from requests.adapters import HTTPAdapter
 
 from fanout.contract import Row, RowFailure, idempotency_key, row_payload
 from fanout.jobs import now_iso
+from worker.calls import CallLog
 from worker.responses import Classified, RetryPolicy, Verdict, classify_exception, classify_status
 from worker.throttle import AdaptiveLimiter
 
@@ -45,6 +46,7 @@ class RowPoster:
         policy: RetryPolicy,
         limiter: AdaptiveLimiter,
         sleep: Callable[[float], None] = time.sleep,
+        calls: CallLog | None = None,
     ) -> None:
         self._session = session
         self._url = api_url
@@ -52,6 +54,7 @@ class RowPoster:
         self._policy = policy
         self._limiter = limiter
         self._sleep = sleep
+        self.calls = calls or CallLog()
 
     @property
     def timeout_s(self) -> float:
@@ -104,13 +107,16 @@ class RowPoster:
     def _attempt(
         self, body: bytes, headers: dict[str, str], attempt: int
     ) -> tuple[Classified, RowFailure | None]:
+        started = time.perf_counter()
         try:
             response = self._session.post(self._url, data=body, headers=headers, timeout=self._timeout_s)
         except requests.RequestException as exc:
+            self.calls.record(None, started, attempt)
             classified = classify_exception(exc)
             return classified, RowFailure(
                 status=None, error=classified.reason, excerpt="", attempts=attempt, at=now_iso()
             )
+        self.calls.record(response.status_code, started, attempt)
         classified = classify_status(response.status_code, response.headers)
         if classified.verdict is Verdict.SUCCESS:
             return classified, None

@@ -57,7 +57,7 @@ def test_functions_get_the_template_environment_and_triggers(stack: LocalStack) 
     assert worker.reserved_concurrency == 300
     assert worker.environment["THREADS"] == "8"
     assert worker.environment["DLQ_URL"] == stack.outputs["DeadLetterQueueUrl"]
-    assert worker.environment["POWERTOOLS_SERVICE_NAME"] == "fanout"  # from Globals
+    assert worker.environment["POWERTOOLS_SERVICE_NAME"] == "fanout-local"  # Globals: the stack name
     (trigger,) = worker.triggers
     assert trigger.queue_url == stack.outputs["WorkQueueUrl"]
     assert trigger.batch_size == 10

@@ -22,7 +22,7 @@ JOB = "job-1"
 
 def setup_job(session: boto3.Session, stack: LocalStack, messages: list[WorkMessage]) -> list[Any]:
     jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
-    jobs.create(JOB, "bucket", "incoming/x.csv", "v1")
+    jobs.create(JOB, stack.outputs["DataBucketName"], "incoming/x.csv", "v1")
     jobs.finish_split(JOB, sum(len(m.rows) for m in messages), 0)
     sqs = session.client("sqs")
     for m in messages:

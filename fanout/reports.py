@@ -1,0 +1,90 @@
+"""A finished job's report: written to reports/<job>.json in the bucket and announced as an event.
+
+Whoever sees a job finish (the worker whose ledger transaction settles its last row, or the
+splitter when nothing was left to post) calls `JobReporter.report_if_finished`; a conditional
+claim on the job record lets exactly one of them report it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fanout.errors import RetryableError
+from fanout.jobs import Job, JobStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger("fanout.reports")
+
+REPORTS_PREFIX = "reports/"
+# The event on the account's default bus: match it with {"source": ["fanout"]}.
+EVENT_SOURCE = "fanout"
+EVENT_DETAIL_TYPE = "Fanout job finished"
+
+
+def report_for(job: Job, duration_s: float) -> dict[str, Any]:
+    rows_total = job.rows_total or 0
+    return {
+        "job_id": job.job_id,
+        "state": job.state,
+        "source": f"s3://{job.bucket}/{job.key}",
+        "rows_total": rows_total,
+        "rows_posted": job.rows_posted,
+        "rows_failed": job.rows_failed,
+        "rows_rejected": job.rows_rejected,
+        "duration_s": round(duration_s, 3),
+        "rows_per_s": round(job.rows_posted / duration_s, 1) if duration_s > 0 else 0.0,
+        "calls_throttled": job.calls_throttled,
+        "error": job.error,
+    }
+
+
+def report_key(job_id: str) -> str:
+    return f"{REPORTS_PREFIX}{job_id}.json"
+
+
+class JobReporter:
+    def __init__(self, jobs: JobStore, s3: S3Client, events: EventBridgeClient) -> None:
+        self._jobs = jobs
+        self._s3 = s3
+        self._events = events
+
+    def report_if_finished(self, job_id: str) -> dict[str, Any] | None:
+        """The report, if this call found the job finished and was the one to report it."""
+        job = self._jobs.get(job_id)
+        if job is None or not job.is_finished:
+            return None
+        finished = self._jobs.claim_report(job_id)
+        if finished is None:
+            return None
+        report = report_for(job, finished - job.started)
+        try:
+            self._publish(job, report)
+        except Exception:
+            self._jobs.release_report(job_id)
+            raise
+        log.info("job finished: %s", job.state, extra={"job_id": job_id})
+        return report
+
+    def _publish(self, job: Job, report: dict[str, Any]) -> None:
+        body = json.dumps(report, indent=2).encode("utf-8")
+        self._s3.put_object(
+            Bucket=job.bucket, Key=report_key(job.job_id), Body=body, ContentType="application/json"
+        )
+        response = self._events.put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Detail": json.dumps({**report, "report": f"s3://{job.bucket}/{report_key(job.job_id)}"}),
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            raise RetryableError(
+                f"job {job.job_id}: the finished event was not accepted: {response['Entries']}"
+            )

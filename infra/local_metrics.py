@@ -1,0 +1,198 @@
+"""Metrics on one machine: what CloudWatch would hold on AWS, put into the emulator's CloudWatch.
+
+- `CloudWatchSink` takes the EMF documents the handlers' cores publish (the same documents
+  Lambda would print) and puts them with PutMetricData, as CloudWatch Logs would extract them.
+- `ServiceMetrics` plays the part of AWS's own metrics: queue depths (AWS/SQS) and the
+  functions' invocations, errors, duration and concurrency (AWS/Lambda), from the local event
+  source mappings.
+
+The emulator computes no percentiles, so the sink also keeps every millisecond metric as a
+histogram (counts per bucket, under an extra dimension); the local dashboard derives p50/p90/
+p99 from it (infra/dashboard.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from infra.event_source import LocalEventSource
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef
+
+log = logging.getLogger("fanout.local")
+
+# PutMetricData: at most 150 values in one datum and 1,000 datums in one request
+# (Amazon CloudWatch API Reference, PutMetricData).
+PUT_MAX_VALUES = 150
+PUT_MAX_DATUMS = 1000
+# The extra dimension of the histogram: the bucket's upper bound in milliseconds.
+BUCKET_DIMENSION = "LatencyBucketMs"
+# Bucket bounds: 10% apart from 0.1 ms to about 10 minutes, so a percentile read from them is
+# within 10% of the true value.
+BUCKET_BOUNDS_MS = tuple(round(0.1 * 1.1**k, 3) for k in range(165))
+# How often the local stand-in for AWS's own metrics publishes.
+SERVICE_METRICS_EVERY_S = 5.0
+
+
+def bucket_bound(value_ms: float) -> float:
+    index = bisect.bisect_left(BUCKET_BOUNDS_MS, value_ms)
+    return BUCKET_BOUNDS_MS[min(index, len(BUCKET_BOUNDS_MS) - 1)]
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def put_datums(cloudwatch: CloudWatchClient, namespace: str, datums: list[MetricDatumTypeDef]) -> None:
+    for chunk in _chunks(datums, PUT_MAX_DATUMS):
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
+
+
+class CloudWatchSink:
+    """EMF documents to PutMetricData: each metric of each directive, with its dimensions."""
+
+    def __init__(self, cloudwatch: CloudWatchClient) -> None:
+        self._cloudwatch = cloudwatch
+
+    def publish(self, document: dict[str, Any]) -> None:
+        meta = document["_aws"]
+        timestamp = datetime.fromtimestamp(meta["Timestamp"] / 1000.0, UTC)
+        for directive in meta["CloudWatchMetrics"]:
+            datums: list[MetricDatumTypeDef] = []
+            for dimension_set in directive["Dimensions"]:
+                dimensions = [{"Name": name, "Value": str(document[name])} for name in dimension_set]
+                for metric in directive["Metrics"]:
+                    values = document[metric["Name"]]
+                    values = values if isinstance(values, list) else [values]
+                    datums.extend(_datums(metric["Name"], metric["Unit"], values, dimensions, timestamp))
+            put_datums(self._cloudwatch, directive["Namespace"], datums)
+
+
+def _datums(
+    name: str, unit: str, values: list[float], dimensions: list[Any], timestamp: datetime
+) -> Iterable[MetricDatumTypeDef]:
+    for chunk in _chunks(values, PUT_MAX_VALUES):
+        yield {
+            "MetricName": name,
+            "Dimensions": dimensions,
+            "Values": chunk,
+            "Unit": unit,  # type: ignore[typeddict-item]
+            "Timestamp": timestamp,
+        }
+    if unit == "Milliseconds":
+        counts: dict[float, int] = {}
+        for value in values:
+            bound = bucket_bound(value)
+            counts[bound] = counts.get(bound, 0) + 1
+        for bound, count in counts.items():
+            yield {
+                "MetricName": name,
+                "Dimensions": [*dimensions, {"Name": BUCKET_DIMENSION, "Value": repr(bound)}],
+                "Value": count,
+                "Unit": "Count",
+                "Timestamp": timestamp,
+            }
+
+
+class ServiceMetrics:
+    """Every few seconds, what AWS/SQS and AWS/Lambda would report for the local stack."""
+
+    def __init__(
+        self,
+        session: boto3.Session,
+        queues: Mapping[str, str],
+        sources: Mapping[str, LocalEventSource],
+    ) -> None:
+        self._cloudwatch = session.client("cloudwatch")
+        self._sqs = session.client("sqs")
+        self._queues = dict(queues)  # queue name -> URL
+        self._sources = sources  # function name -> its event source
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="service-metrics", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self.publish()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(SERVICE_METRICS_EVERY_S):
+            try:
+                self.publish()
+            except Exception:
+                log.exception("could not publish the local service metrics")
+
+    def publish(self) -> None:
+        now = datetime.now(UTC)
+        put_datums(self._cloudwatch, "AWS/SQS", self._queue_datums(now))
+        put_datums(self._cloudwatch, "AWS/Lambda", self._function_datums(now))
+
+    def _queue_datums(self, now: datetime) -> list[MetricDatumTypeDef]:
+        datums: list[MetricDatumTypeDef] = []
+        oldest = {name: 0.0 for name in self._queues}
+        for source in self._sources.values():
+            age = source.stats.take_oldest_age()
+            queue = source.queue_name
+            oldest[queue] = max(oldest.get(queue, 0.0), age)
+        for name, url in self._queues.items():
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            dimensions = [{"Name": "QueueName", "Value": name}]
+            values = {
+                "ApproximateNumberOfMessagesVisible": float(attributes.get("ApproximateNumberOfMessages", 0)),
+                "ApproximateNumberOfMessagesNotVisible": float(
+                    attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+                ),
+                # The emulator does not track it: the oldest message a poller received lately.
+                "ApproximateAgeOfOldestMessage": oldest.get(name, 0.0),
+            }
+            for metric, value in values.items():
+                unit = "Seconds" if metric == "ApproximateAgeOfOldestMessage" else "Count"
+                datums.append(
+                    {
+                        "MetricName": metric,
+                        "Dimensions": dimensions,  # type: ignore[typeddict-item]
+                        "Value": value,
+                        "Unit": unit,  # type: ignore[typeddict-item]
+                        "Timestamp": now,
+                    }
+                )
+        return datums
+
+    def _function_datums(self, now: datetime) -> list[MetricDatumTypeDef]:
+        datums: list[MetricDatumTypeDef] = []
+        for function, source in self._sources.items():
+            taken = source.stats.take()
+            dimensions: Any = [{"Name": "FunctionName", "Value": function}]
+            for metric, value in (
+                ("Invocations", taken.invocations),
+                ("Errors", taken.errors),
+                ("Throttles", 0),  # local pollers wait for a free slot instead of being throttled
+                ("ConcurrentExecutions", taken.peak_concurrency),
+            ):
+                datums.append(
+                    {
+                        "MetricName": metric,
+                        "Dimensions": dimensions,
+                        "Value": float(value),
+                        "Unit": "Count",
+                        "Timestamp": now,
+                    }
+                )
+            datums.extend(_datums("Duration", "Milliseconds", taken.durations_ms, dimensions, now))
+        return datums
