@@ -4,7 +4,7 @@ VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint check-template unit e2e clean bench
+.PHONY: demo test lint check-template unit e2e clean bench browser
 
 $(BIN)/fanout: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ $(SAM_VENV)/bin/sam: tools/sam-requirements.txt
 demo: $(BIN)/fanout
 	$(BIN)/fanout demo
 
-test: lint check-template
+test: lint check-template browser
 	$(BIN)/pytest -q
+
+# Headless Chromium opens the local dashboard page in the tests (Debian's package; CI runs as root).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 lint: $(BIN)/fanout
 	$(BIN)/ruff check .

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from fanout.errors import FanoutError
-from infra.commands import demo, dlq, drop, local, mapping, redrive, run, status
+from infra.commands import dashboard, demo, dlq, drop, local, mapping, redrive, run, status
 from infra.run import EXIT_NOT_ATTEMPTED
 
-COMMANDS = (run, demo, local, drop, status, dlq, redrive, mapping)
+COMMANDS = (run, demo, local, drop, status, dlq, redrive, mapping, dashboard)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,9 +6,9 @@
   functions' invocations, errors, duration and concurrency (AWS/Lambda), from the local event
   source mappings.
 
-The emulator computes no percentiles, so the sink also keeps every millisecond metric as a
-histogram (counts per bucket, under an extra dimension); the local dashboard derives p50/p90/
-p99 from it (infra/dashboard.py).
+The emulator computes no percentiles, so every millisecond metric is also kept as a histogram
+(counts per bucket, under an extra dimension, in a namespace of its own so it never mixes with
+the metric itself); the local dashboard derives p50/p90/p99 from it (infra/dashboard_data.py).
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ BUCKET_BOUNDS_MS = tuple(round(0.1 * 1.1**k, 3) for k in range(165))
 SERVICE_METRICS_EVERY_S = 5.0
 
 
+def histogram_namespace(namespace: str) -> str:
+    return f"{namespace}/Histogram"
+
+
 def bucket_bound(value_ms: float) -> float:
     index = bisect.bisect_left(BUCKET_BOUNDS_MS, value_ms)
     return BUCKET_BOUNDS_MS[min(index, len(BUCKET_BOUNDS_MS) - 1)]
@@ -54,8 +58,27 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def put_datums(cloudwatch: CloudWatchClient, namespace: str, datums: list[MetricDatumTypeDef]) -> None:
+    """The datums, and a histogram of those in milliseconds."""
+    histogram = [h for d in datums if d.get("Unit") == "Milliseconds" for h in _histogram(d)]
     for chunk in _chunks(datums, PUT_MAX_DATUMS):
         cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
+    for chunk in _chunks(histogram, PUT_MAX_DATUMS):
+        cloudwatch.put_metric_data(Namespace=histogram_namespace(namespace), MetricData=chunk)
+
+
+def _histogram(datum: MetricDatumTypeDef) -> Iterable[MetricDatumTypeDef]:
+    counts: dict[float, int] = {}
+    for value in datum.get("Values", []):
+        bound = bucket_bound(value)
+        counts[bound] = counts.get(bound, 0) + 1
+    for bound, count in counts.items():
+        yield {
+            "MetricName": datum["MetricName"],
+            "Dimensions": [*datum.get("Dimensions", []), {"Name": BUCKET_DIMENSION, "Value": repr(bound)}],
+            "Value": count,
+            "Unit": "Count",
+            "Timestamp": datum["Timestamp"],
+        }
 
 
 class CloudWatchSink:
@@ -89,19 +112,6 @@ def _datums(
             "Unit": unit,  # type: ignore[typeddict-item]
             "Timestamp": timestamp,
         }
-    if unit == "Milliseconds":
-        counts: dict[float, int] = {}
-        for value in values:
-            bound = bucket_bound(value)
-            counts[bound] = counts.get(bound, 0) + 1
-        for bound, count in counts.items():
-            yield {
-                "MetricName": name,
-                "Dimensions": [*dimensions, {"Name": BUCKET_DIMENSION, "Value": repr(bound)}],
-                "Value": count,
-                "Unit": "Count",
-                "Timestamp": timestamp,
-            }
 
 
 class ServiceMetrics:

@@ -81,7 +81,7 @@ class LocalStack:
     mappings: dict[tuple[str, str], str] = field(default_factory=dict)
     # Each queue's URL by its name.
     queues: dict[str, str] = field(default_factory=dict)
-    # Each AWS::CloudWatch::Dashboard's body, resolved (JSON text), by logical id.
+    # Each AWS::CloudWatch::Dashboard's body, resolved (JSON text), by its name.
     dashboards: dict[str, str] = field(default_factory=dict)
 
 
@@ -273,6 +273,23 @@ def _functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Loc
     return functions
 
 
+def _dashboards(
+    session: boto3.Session, template: Mapping[str, Any], resolver: Resolver, create: bool
+) -> dict[str, str]:
+    """The template's dashboards, put into the emulator's CloudWatch once the functions have names."""
+    dashboards = {}
+    for logical_id, spec in template["Resources"].items():
+        if spec["Type"] != "AWS::CloudWatch::Dashboard":
+            continue
+        props = resolver.resolve(spec["Properties"])
+        name = str(props.get("DashboardName") or f"{LOCAL_STACK_NAME}-{logical_id}")
+        dashboards[name] = str(props["DashboardBody"])
+        resolver.refs[logical_id] = name
+        if create:
+            session.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=dashboards[name])
+    return dashboards
+
+
 def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bool) -> LocalStack:
     """The template's stack on the emulator the session points at; `create` makes the resources."""
     template = load_template()
@@ -288,11 +305,7 @@ def local_stack(session: boto3.Session, overrides: Mapping[str, str], create: bo
         for logical_id, spec in template["Resources"].items()
         if spec["Type"] == "AWS::SQS::Queue"
     }
-    stack.dashboards = {
-        logical_id: str(resolver.resolve(spec["Properties"]["DashboardBody"]))
-        for logical_id, spec in template["Resources"].items()
-        if spec["Type"] == "AWS::CloudWatch::Dashboard"
-    }
+    stack.dashboards = _dashboards(session, template, resolver, create)
     stack.outputs = {
         name: str(resolver.resolve(spec["Value"]))
         for name, spec in template.get("Outputs", {}).items()

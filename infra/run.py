@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.contract import job_id_for
 from fanout.errors import FanoutError
@@ -17,6 +18,7 @@ from fanout.formats import CsvFormat
 from fanout.jobs import Job, JobStore
 from fanout.reports import report_for
 from fanout.s3events import object_version
+from infra.dashboard_data import read_dashboard, save_last_run
 from infra.dlq import DeadLetters
 from infra.emulator import Emulator
 from infra.local_stack import LocalStack, local_stack
@@ -144,6 +146,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
             print(f"job {job_id}: {options.file} -> s3://{bucket}/{key}", file=err)
             job = wait_for_job(jobs, job_id, started, ProgressPrinter(err), idle)
             duration = time.monotonic() - started
+        _keep_dashboard(session, stack, err)
     report = report_for(job, duration)
     if options.report:
         options.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -167,6 +170,14 @@ def idle_check(session: boto3.Session, outputs: dict[str, str]) -> IdleCheck:
     ledger = Ledger(dynamodb, outputs["LedgerTableName"], outputs["JobsTableName"])
     dead_letters = DeadLetters(sqs, outputs["DeadLetterQueueUrl"], ledger)
     return IdleCheck(sqs, [outputs["WorkQueueUrl"], outputs["IntakeQueueUrl"]], dead_letters)
+
+
+def _keep_dashboard(session: boto3.Session, stack: LocalStack, err: TextIO) -> None:
+    """The run's dashboard, kept for `fanout dashboard`: the emulator goes when the run ends."""
+    try:
+        save_last_run(read_dashboard(session, stack.outputs, "the last `fanout run`"))
+    except (ClientError, BotoCoreError, OSError) as exc:
+        print(f"fanout run: warning: the run's dashboard was not kept: {exc}", file=err)
 
 
 def summary(report: dict[str, Any]) -> str:
