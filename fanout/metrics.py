@@ -38,8 +38,6 @@ SPLITTER_ROWS = "SplitterRows"
 SPLITTER_BYTES = "SplitterBytes"
 SPLITTER_MESSAGES = "SplitterMessages"
 ROWS_REJECTED = "RowsRejected"
-# Whoever settles a job's last row: one per finished job.
-JOBS_FINISHED = "JobsFinished"
 
 COUNT = "Count"
 MILLISECONDS = "Milliseconds"

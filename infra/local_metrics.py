@@ -40,7 +40,7 @@ BUCKET_DIMENSION = "LatencyBucketMs"
 # within 10% of the true value.
 BUCKET_BOUNDS_MS = tuple(round(0.1 * 1.1**k, 3) for k in range(165))
 # How often the local stand-in for AWS's own metrics publishes.
-SERVICE_METRICS_EVERY_S = 5.0
+SERVICE_METRICS_EVERY_S = 2.0
 
 
 def histogram_namespace(namespace: str) -> str:
