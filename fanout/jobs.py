@@ -53,6 +53,7 @@ class Job:
     checkpoint: SplitCheckpoint | None = None
     format: str = ""
     calls_throttled: int = 0  # API answers of 429/503: sustained throttling shows here
+    reported_at: str = ""
 
     @property
     def rows_settled(self) -> int:
@@ -97,6 +98,7 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         checkpoint=_checkpoint_from_item(item),
         calls_throttled=_n(item, "calls_throttled"),
         format=item.get("format", {}).get("S", ""),
+        reported_at=item.get("reported_at", {}).get("S", ""),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from fanout.errors import InputError
 from fanout.jobs import Job, JobStore
+from fanout.reports import report_key
 from infra.progress import rate_and_eta
 from infra.stack_ref import add_stack_flags, connect
 
@@ -28,6 +29,8 @@ def register(commands: Any) -> None:
 
 
 def _elapsed(job: Job) -> float:
+    if job.finished is not None:
+        return max(0.001, job.finished - job.started)
     if job.is_finished:
         ended = datetime.fromisoformat(job.updated_at.replace("Z", "+00:00")).timestamp()
         return max(0.001, ended - job.started)
@@ -68,6 +71,8 @@ def execute(args: argparse.Namespace) -> int:
         print(f"source: s3://{job.bucket}/{job.key} (version {job.version})")
         if job.error:
             print(f"error: {job.error}")
+        if job.reported_at:
+            print(f"report: s3://{job.bucket}/{report_key(job.job_id)} (written {job.reported_at})")
         return 0
     listed = jobs.list()
     print(table([row_for(job) for job in listed]) if listed else f"no jobs yet in {stack.where}")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
-from infra.demo_api import DemoApi
+from infra.demo_api import DemoApi, Reply
+from tests.e2e.chromium import Page
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +105,61 @@ def test_commands_without_a_stack_say_how_to_name_one(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--stack NAME" in result.stderr and "--endpoint-url" in result.stderr
+
+
+def test_status_follows_a_running_job_and_the_dashboard_shows_it(
+    tmp_path: Path, api: DemoApi, local_up: str
+) -> None:
+    env = {"AWS_ENDPOINT_URL": local_up}
+    # GIVEN an API that answers rows 1-100 at once and holds the rest until the test lets them go
+    gate = threading.Event()
+    api.decide = lambda call: Reply() if int(call.payload["id"]) <= 100 or gate.wait(30) else Reply(503)
+    source = tmp_path / "held.csv"
+    source.write_text("id,name\n" + "".join(f"{n},person {n}\n" for n in range(1, 301)))
+    dropped = fanout("drop", str(source), env=env)
+    assert dropped.returncode == 0, dropped.stderr
+    job_id = dropped.stdout.split()[0]
+    # WHEN the first message's rows have settled and the rest are held
+    row = wait_for_status(job_id, env, lambda cells: cells[3] == "100")
+    # THEN status shows the job running, with its total, a rate and an ETA
+    job, state, total, posted, failed, rejected, rate, eta = row[:8]
+    assert (job, state, total, posted, failed, rejected) == (job_id, "running", "300", "100", "0", "0")
+    assert float(rate) > 0 and eta.endswith("s") and float(eta[:-1]) >= 0
+    # WHEN the API lets the rest through
+    gate.set()
+    done = wait_for_status(job_id, env, lambda cells: cells[1] == "done")
+    assert done[:4] == [job_id, "done", "300", "300"]
+    # THEN the job's report is in the bucket, where status says it is
+    detail = fanout("status", job_id, env=env).stdout
+    report_url = next(line.split()[1] for line in detail.splitlines() if line.startswith("report: "))
+    bucket, key = report_url.removeprefix("s3://").split("/", 1)
+    s3 = boto3.client(
+        "s3", endpoint_url=local_up, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert (report["job_id"], report["state"], report["rows_posted"]) == (job_id, "done", 300)
+    # AND the dashboard of the running stack counts the rows posted
+    page_path = tmp_path / "dashboard.html"
+    drawn = fanout("dashboard", "--out", str(page_path), env=env)
+    assert drawn.returncode == 0, drawn.stderr
+    with Page(page_path.as_uri()) as page:
+        totals = page.evaluate(POSTED_TOTAL_JS)
+        assert page.errors == []
+    assert totals == 300
+
+
+POSTED_TOTAL_JS = """
+Number(document.querySelector('.legend li[data-metric="Fanout RowsPosted"]').dataset.total)
+"""
+
+
+def wait_for_status(job_id: str, env: dict[str, str], done: Callable[[list[str]], bool]) -> list[str]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = fanout("status", job_id, env=env)
+        assert status.returncode == 0, status.stderr
+        cells = status.stdout.splitlines()[1].split()
+        if done(cells):
+            return cells
+        time.sleep(0.3)
+    raise AssertionError(f"status never got there: {status.stdout}")
