@@ -7,13 +7,18 @@ Set up only by the Lambda entry points, so the local CLI keeps its plain stderr 
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-PROJECT_LOGGERS = {"fanout.splitter", "fanout.worker", "fanout.reports"}
+# The parent of the cores' loggers (fanout.splitter, fanout.worker, fanout.reports): they pass
+# their records up to it, so its handler formats them all.
+PROJECT_LOGGER = "fanout"
 
 
 def structured_logging() -> Logger:
     logger = Logger()  # service and level from POWERTOOLS_SERVICE_NAME / POWERTOOLS_LOG_LEVEL
-    copy_config_to_registered_loggers(source_logger=logger, include=PROJECT_LOGGERS)
+    logging.getLogger(PROJECT_LOGGER)  # registered before Powertools looks for it
+    copy_config_to_registered_loggers(source_logger=logger, include={PROJECT_LOGGER})
     return logger

@@ -51,8 +51,10 @@ def execute(args: argparse.Namespace) -> int:
     elif last_run_path().exists():
         data = json.loads(last_run_path().read_text(encoding="utf-8"))
     else:
-        connect(args)  # says how to name a stack
-        return 2
+        raise InputError(
+            "no stack named and no `fanout run` on this machine yet: give --endpoint-url URL (or "
+            "AWS_ENDPOINT_URL) for a stack started with `fanout local up`, or --stack NAME for a deployed one"
+        )
     args.out.write_text(render_page(data), encoding="utf-8")
     print(f"{args.out}: {len(data['widgets'])} widgets from {data.get('source', 'CloudWatch')}")
     return 0
