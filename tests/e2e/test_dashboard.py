@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from infra.demo_api import Call, DemoApi, Reply
 from infra.template import load_template
 from tests.e2e.chromium import Page
+from tests.e2e.cli import fanout
 
 pytestmark = pytest.mark.e2e
 
@@ -33,17 +32,6 @@ Array.from(document.querySelectorAll("section.widget")).map(function (w) {
   };
 })
 """
-
-
-def fanout(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env=env,
-    )
 
 
 def refuse_every_fiftieth(call: Call) -> Reply:
@@ -68,9 +56,8 @@ def test_the_page_after_a_run_draws_every_widget_and_its_totals_match_the_report
     report = json.loads(report_path.read_text())
     assert (report["rows_posted"], report["rows_failed"], report["rows_rejected"]) == (588, 12, 1)
     # WHEN the dashboard is drawn with no stack running
-    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     page_path = tmp_path / "dashboard.html"
-    drawn = fanout("dashboard", "--out", str(page_path), env=env)
+    drawn = fanout("dashboard", "--out", str(page_path), unset=["AWS_ENDPOINT_URL"])
     assert drawn.returncode == 0, drawn.stderr
     # THEN the page loads in a browser without errors
     with Page(page_path.as_uri()) as page:

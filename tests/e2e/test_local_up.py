@@ -17,6 +17,7 @@ import pytest
 
 from infra.demo_api import DemoApi, Reply
 from tests.e2e.chromium import Page
+from tests.e2e.cli import fanout
 
 pytestmark = pytest.mark.e2e
 
@@ -25,17 +26,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def fanout(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture

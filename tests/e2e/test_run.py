@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from infra.demo_api import Call, DemoApi, Reply
+from tests.e2e.cli import fanout
 
 pytestmark = pytest.mark.e2e
 
@@ -26,16 +25,6 @@ TRICKY_VALUES = [
     "'single'",
     '"',
 ]
-
-
-def fanout(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def write_tricky_csv(path: Path, rows: int) -> list[list[str]]:
