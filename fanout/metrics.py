@@ -55,14 +55,16 @@ MAX_SAMPLES_PER_INVOCATION = 990
 
 
 class MetricsSink(Protocol):
-    def publish(self, document: dict[str, Any]) -> None: ...
+    def publish(self, documents: list[dict[str, Any]]) -> None:
+        """One invocation's EMF documents."""
 
 
 class StdoutSink:
     """Lambda's way: one EMF document per line on stdout, as Powertools' own flush writes it."""
 
-    def publish(self, document: dict[str, Any]) -> None:
-        print(json.dumps(document, separators=(",", ":")), flush=True)
+    def publish(self, documents: list[dict[str, Any]]) -> None:
+        for document in documents:
+            print(json.dumps(document, separators=(",", ":")), flush=True)
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,7 @@ class MetricsTarget:
         return cls(settings.namespace, settings.service, sink or StdoutSink())
 
     def publish(self, metrics: MetricSet) -> None:
-        for document in metrics.documents(self.namespace, self.service):
-            self.sink.publish(document)
+        self.sink.publish(list(metrics.documents(self.namespace, self.service)))
 
 
 @dataclass

@@ -172,12 +172,15 @@ class DashboardData:
         namespace = histogram_namespace(ref.namespace)
         wanted: Any = [{"Name": k, "Value": v} for k, v in ref.dimensions]
         listed = self._cloudwatch.list_metrics(Namespace=namespace, MetricName=ref.name, Dimensions=wanted)
+        buckets = {
+            tuple(sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
+            for metric in listed["Metrics"]
+        }
         counts: dict[float, dict[float, float]] = {}  # period -> bucket bound -> count
-        for metric in listed["Metrics"]:
-            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+        for bucket in buckets:
+            dims = dict(bucket)
             if BUCKET_DIMENSION not in dims or len(dims) != len(wanted) + 1:
                 continue
-            bucket = tuple((k, v) for k, v in dims.items())
             bound = float(dims[BUCKET_DIMENSION])
             for cell, count in self._statistic(namespace, ref.name, bucket, "Sum"):
                 cell_counts = counts.setdefault(cell, {})

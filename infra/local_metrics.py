@@ -30,9 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fanout.local")
 
-# PutMetricData: at most 150 values in one datum and 1,000 datums in one request
-# (Amazon CloudWatch API Reference, PutMetricData).
-PUT_MAX_VALUES = 150
+# PutMetricData: at most 1,000 datums in one request (Amazon CloudWatch API Reference).
 PUT_MAX_DATUMS = 1000
 # The extra dimension of the histogram: the bucket's upper bound in milliseconds.
 BUCKET_DIMENSION = "LatencyBucketMs"
@@ -58,12 +56,32 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def put_datums(cloudwatch: CloudWatchClient, namespace: str, datums: list[MetricDatumTypeDef]) -> None:
-    """The datums, and a histogram of those in milliseconds."""
+    """The datums, summarised, and a histogram of those in milliseconds.
+
+    A list of values goes in as its statistic set (count, sum, minimum, maximum): the emulator
+    keeps every value it is given as an object of its own, which makes it slow to put and to
+    read; the histogram holds what the statistic set loses (the percentiles).
+    """
     histogram = [h for d in datums if d.get("Unit") == "Milliseconds" for h in _histogram(d)]
-    for chunk in _chunks(datums, PUT_MAX_DATUMS):
+    summarised = [_summarised(d) for d in datums]
+    for chunk in _chunks(summarised, PUT_MAX_DATUMS):
         cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
     for chunk in _chunks(histogram, PUT_MAX_DATUMS):
         cloudwatch.put_metric_data(Namespace=histogram_namespace(namespace), MetricData=chunk)
+
+
+def _summarised(datum: MetricDatumTypeDef) -> MetricDatumTypeDef:
+    values = datum.get("Values")
+    if not values:
+        return datum
+    summary = {k: v for k, v in datum.items() if k != "Values"}
+    summary["StatisticValues"] = {
+        "SampleCount": float(len(values)),
+        "Sum": float(sum(values)),
+        "Minimum": float(min(values)),
+        "Maximum": float(max(values)),
+    }
+    return summary  # type: ignore[return-value]
 
 
 def _histogram(datum: MetricDatumTypeDef) -> Iterable[MetricDatumTypeDef]:
@@ -87,28 +105,41 @@ class CloudWatchSink:
     def __init__(self, cloudwatch: CloudWatchClient) -> None:
         self._cloudwatch = cloudwatch
 
-    def publish(self, document: dict[str, Any]) -> None:
-        meta = document["_aws"]
-        timestamp = datetime.fromtimestamp(meta["Timestamp"] / 1000.0, UTC)
-        for directive in meta["CloudWatchMetrics"]:
-            datums: list[MetricDatumTypeDef] = []
-            for dimension_set in directive["Dimensions"]:
-                dimensions = [{"Name": name, "Value": str(document[name])} for name in dimension_set]
-                for metric in directive["Metrics"]:
-                    values = document[metric["Name"]]
-                    values = values if isinstance(values, list) else [values]
-                    datums.extend(_datums(metric["Name"], metric["Unit"], values, dimensions, timestamp))
-            put_datums(self._cloudwatch, directive["Namespace"], datums)
+    def publish(self, documents: list[dict[str, Any]]) -> None:
+        """One request per namespace for the whole invocation: a metric's values put together."""
+        merged: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], list[float]] = {}
+        timestamps: dict[str, datetime] = {}
+        for document in documents:
+            meta = document["_aws"]
+            for directive in meta["CloudWatchMetrics"]:
+                namespace = directive["Namespace"]
+                timestamps.setdefault(namespace, datetime.fromtimestamp(meta["Timestamp"] / 1000.0, UTC))
+                for dimension_set in directive["Dimensions"]:
+                    dimensions = tuple((name, str(document[name])) for name in dimension_set)
+                    for metric in directive["Metrics"]:
+                        values = document[metric["Name"]]
+                        key = (namespace, metric["Name"], metric["Unit"], dimensions)
+                        merged.setdefault(key, []).extend(values if isinstance(values, list) else [values])
+        for namespace, timestamp in timestamps.items():
+            datums = [
+                datum
+                for (ns, name, unit, dimensions), values in merged.items()
+                if ns == namespace
+                for datum in _datums(
+                    name, unit, values, [{"Name": k, "Value": v} for k, v in dimensions], timestamp
+                )
+            ]
+            put_datums(self._cloudwatch, namespace, datums)
 
 
 def _datums(
     name: str, unit: str, values: list[float], dimensions: list[Any], timestamp: datetime
 ) -> Iterable[MetricDatumTypeDef]:
-    for chunk in _chunks(values, PUT_MAX_VALUES):
+    if values:
         yield {
             "MetricName": name,
             "Dimensions": dimensions,
-            "Values": chunk,
+            "Values": values,
             "Unit": unit,  # type: ignore[typeddict-item]
             "Timestamp": timestamp,
         }

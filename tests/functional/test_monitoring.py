@@ -22,8 +22,8 @@ class ListSink:
     def __init__(self) -> None:
         self.documents: list[dict[str, Any]] = []
 
-    def publish(self, document: dict[str, Any]) -> None:
-        self.documents.append(document)
+    def publish(self, documents: list[dict[str, Any]]) -> None:
+        self.documents.extend(documents)
 
     def names(self) -> set[str]:
         return {name for d in self.documents for name in metrics.metric_names(d)}
