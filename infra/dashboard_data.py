@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # Candidate periods (s): the smallest that keeps a chart within MAX_POINTS points.
 PERIODS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 10800, 21600, 86400)
-MAX_POINTS = 90
+MAX_POINTS = 24
 PLAIN_STATS = ("Sum", "Average", "Maximum", "Minimum", "SampleCount")
 # The page starts a little before the first job, or shows this long when there is none.
 LEAD_IN_S = 10.0

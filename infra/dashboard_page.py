@@ -162,12 +162,16 @@ def _chart(widget: dict[str, Any], span: tuple[float, float]) -> str:
         return PAD_TOP + plot_h - v / scales[axis] * plot_h
 
     base: dict[float, float] = {}
+    stacked_times = sorted({t for s in series if s["axis"] == "left" for t, _ in s["points"]})
     for index, s in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
         points = s["points"]
         if not points:
             continue
         if widget.get("stacked") and s["axis"] == "left":
+            # Stacked series share every time: where one has no point it adds nothing.
+            values = dict(points)
+            points = [(t, values.get(t, 0.0)) for t in stacked_times]
             lower = [(t, base.get(t, 0.0)) for t, _ in points]
             upper = [(t, base.get(t, 0.0) + v) for t, v in points]
             for t, v in upper:
@@ -178,6 +182,8 @@ def _chart(widget: dict[str, Any], span: tuple[float, float]) -> str:
                 f'<polygon class="series" data-label="{html.escape(s["label"])}" fill="{colour}" '
                 f'fill-opacity="0.35" stroke="none" points="{_coords(outline + floor)}"/>'
             )
+            if not any(v for _, v in points):
+                continue  # a band of nothing: its line would only hide the ones below it
         else:
             outline = [(x_of(t), y_of(v, s["axis"])) for t, v in points]
         dash = ' stroke-dasharray="5 3"' if s["axis"] == "right" else ""
