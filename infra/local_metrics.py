@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.event_source import LocalEventSource
 
@@ -129,7 +130,11 @@ class CloudWatchSink:
                     name, unit, values, [{"Name": k, "Value": v} for k, v in dimensions], timestamp
                 )
             ]
-            put_datums(self._cloudwatch, namespace, datums)
+            try:
+                put_datums(self._cloudwatch, namespace, datums)
+            except (ClientError, BotoCoreError):
+                # On Lambda a metric cannot fail an invocation either: it is a line on stdout.
+                log.exception("the emulator's CloudWatch refused an invocation's metrics")
 
 
 def _datums(

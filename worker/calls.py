@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from fanout import metrics
 from fanout.metrics import MetricSet
@@ -38,11 +39,8 @@ def status_metric(status: int | None) -> str:
 
 def add_calls(into: MetricSet, calls: list[tuple[int | None, float, int]]) -> None:
     """Counts by status class (all of them, zeros too), retries, and the latencies in ms."""
+    by_class = Counter(status_metric(status) for status, _, _ in calls)
     for name in (metrics.API_2XX, metrics.API_4XX, metrics.API_429, metrics.API_5XX, metrics.API_ERRORS):
-        into.count(name, 0)
-    into.count(metrics.ROWS_RETRIED, 0)
-    for status, _, attempt in calls:
-        into.count(status_metric(status), 1)
-        if attempt > 1:
-            into.count(metrics.ROWS_RETRIED, 1)
+        into.count(name, by_class[name])
+    into.count(metrics.ROWS_RETRIED, sum(1 for _, _, attempt in calls if attempt > 1))
     into.sample(metrics.API_LATENCY, [round(seconds * 1000.0, 3) for _, seconds, _ in calls])
