@@ -59,7 +59,8 @@ def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) ->
                 f"  bucket: s3://{stack.outputs['DataBucketName']}/incoming/\n"
                 f"  in another terminal:\n"
                 f"    export AWS_ENDPOINT_URL={emulator.endpoint_url}\n"
-                f"    fanout drop FILE.csv && fanout status",
+                f"    fanout drop FILE.csv && fanout status\n"
+                f"    fanout dashboard --out dashboard.html",
                 flush=True,
             )
             try:
