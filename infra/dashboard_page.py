@@ -38,20 +38,63 @@ header p { margin: 0; color: #545b64; }
              padding: 4px 0; }
 .state { border-radius: 3px; color: #fff; padding: 0 6px; font-size: 12px; }
 .text h2 { font-size: 18px; }
+#tip { position: absolute; white-space: pre; background: #232f3e; color: #fff; font-size: 12px;
+       padding: 4px 8px; border-radius: 3px; pointer-events: none; }
+.cursor { stroke: #879596; stroke-dasharray: 2 2; }
 """
 
-# The page's one script: how long ago the data was read, kept current while the page is open.
+# The page's script: how long ago the data was read, and each chart's values under the pointer.
 SCRIPT = """
 (function () {
+  var data = JSON.parse(document.getElementById("dashboard-data").textContent);
   var stamp = document.getElementById("generated");
+  var tip = document.getElementById("tip");
   function refresh() {
     var seconds = Math.max(0, Math.round(Date.now() / 1000 - Number(stamp.dataset.epoch)));
     stamp.textContent = seconds < 120 ? seconds + " s ago" : Math.round(seconds / 60) + " min ago";
   }
+  function clock(t) { return new Date(t * 1000).toISOString().substring(11, 19); }
+  function format(v) {
+    return Math.abs(v) >= 100 ? Math.round(v).toLocaleString("en") : String(Math.round(v * 1000) / 1000);
+  }
+  function nearest(points, t) {
+    var best = null;
+    points.forEach(function (p) {
+      if (best === null || Math.abs(p[0] - t) < Math.abs(best[0] - t)) best = p;
+    });
+    return best !== null && Math.abs(best[0] - t) <= data.period ? best : null;
+  }
+  function follow(section) {
+    var widget = data.widgets[Number(section.dataset.index)];
+    var svg = section.querySelector("svg.chart");
+    var plot = svg.dataset.plot.split(",").map(Number);  // left, right, width of the viewBox
+    var cursor = svg.querySelector("line.cursor");
+    svg.addEventListener("mousemove", function (event) {
+      var box = svg.getBoundingClientRect();
+      var x = (event.clientX - box.left) / box.width * plot[2];
+      var fraction = Math.min(1, Math.max(0, (x - plot[0]) / (plot[1] - plot[0])));
+      var t = data.start + fraction * (data.end - data.start);
+      var lines = [clock(t) + " UTC"];
+      widget.series.forEach(function (s) {
+        var point = nearest(s.points, t);
+        lines.push(s.label + ": " + (point === null ? "-" : format(point[1])));
+      });
+      cursor.setAttribute("x1", x);
+      cursor.setAttribute("x2", x);
+      cursor.setAttribute("visibility", "visible");
+      tip.textContent = lines.join("\\n");
+      tip.hidden = false;
+      tip.style.left = (event.pageX + 14) + "px";
+      tip.style.top = (event.pageY + 14) + "px";
+    });
+    svg.addEventListener("mouseleave", function () {
+      tip.hidden = true;
+      cursor.setAttribute("visibility", "hidden");
+    });
+  }
   refresh();
   setInterval(refresh, 5000);
-  var drawn = document.querySelectorAll(".widget svg, .widget ul.alarms, .widget.text");
-  document.body.dataset.widgetsDrawn = String(drawn.length);
+  document.querySelectorAll("section.widget[data-type=metric]").forEach(follow);
 })();
 """
 
@@ -70,7 +113,7 @@ def clock(epoch_s: float) -> str:
 
 def render_page(data: dict[str, Any]) -> str:
     span = (float(data["start"]), float(data["end"]))
-    widgets = "\n".join(_widget(w, span) for w in data["widgets"])
+    widgets = "\n".join(_widget(w, span, index) for index, w in enumerate(data["widgets"]))
     window = f"{clock(data['start'])} to {clock(data['end'])} UTC, {data['period']} s per point"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -83,6 +126,7 @@ from {html.escape(data.get("source", "CloudWatch"))}</p></header>
 <main class="grid">
 {widgets}
 </main>
+<div id="tip" hidden></div>
 <script id="dashboard-data" type="application/json">{_json_for_script(data)}</script>
 <script>{SCRIPT}</script>
 </body></html>
@@ -100,7 +144,7 @@ def _place(widget: dict[str, Any]) -> str:
     )
 
 
-def _widget(widget: dict[str, Any], span: tuple[float, float]) -> str:
+def _widget(widget: dict[str, Any], span: tuple[float, float], index: int) -> str:
     kind = widget["type"]
     if kind == "metric":
         body = _chart(widget, span)
@@ -113,7 +157,8 @@ def _widget(widget: dict[str, Any], span: tuple[float, float]) -> str:
     title = f"<h2>{html.escape(widget['title'])}</h2>" if widget.get("title") else ""
     kind_attr, title_attr = html.escape(kind), html.escape(widget.get("title", ""))
     return (
-        f'<section class="widget {kind_attr}" data-type="{kind_attr}" data-title="{title_attr}" '
+        f'<section class="widget {kind_attr}" data-index="{index}" data-type="{kind_attr}" '
+        f'data-title="{title_attr}" '
         f'style="{_place(widget)}">{title}{body}</section>'
     )
 
@@ -197,8 +242,12 @@ def _chart(widget: dict[str, Any], span: tuple[float, float]) -> str:
     if not any(s["points"] for s in series):
         middle = f'x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle"'
         parts.append(f'<text class="nodata" {middle}>no data</text>')
+    parts.append(
+        f'<line class="cursor" x1="0" x2="0" y1="{PAD_TOP}" y2="{PAD_TOP + plot_h}" visibility="hidden"/>'
+    )
     svg = (
         f'<svg class="chart" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" '
+        f'data-plot="{PAD_LEFT},{PAD_LEFT + plot_w},{width}" '
         f'data-series="{sum(1 for s in series if s["points"])}">{"".join(parts)}</svg>'
     )
     return svg + _legend(series)

@@ -34,6 +34,19 @@ Array.from(document.querySelectorAll("section.widget")).map(function (w) {
 """
 
 
+# Moves the pointer over the throughput chart's right half: the values there show in the tip.
+HOVER_JS = """
+(function () {
+  var svg = document.querySelector('section[data-title^="Throughput"] svg.chart');
+  var box = svg.getBoundingClientRect();
+  svg.dispatchEvent(new MouseEvent("mousemove", {clientX: box.left + box.width * 0.8,
+                                                 clientY: box.top + box.height / 2, bubbles: true}));
+  var tip = document.getElementById("tip");
+  return tip.hidden ? "" : tip.textContent;
+})()
+"""
+
+
 def refuse_every_fiftieth(call: Call) -> Reply:
     return Reply(422, body=b'{"error":"no"}') if int(call.payload["id"]) % 50 == 0 else Reply()
 
@@ -62,6 +75,7 @@ def test_the_page_after_a_run_draws_every_widget_and_its_totals_match_the_report
     # THEN the page loads in a browser without errors
     with Page(page_path.as_uri()) as page:
         widgets = page.evaluate(WIDGETS_JS)
+        tip = page.evaluate(HOVER_JS)
         page.screenshot(Path(os.environ.get("FANOUT_SCREENSHOT", tmp_path / "dashboard.png")))
         assert page.errors == []
     # AND every widget of the template's dashboard is there and drew something
@@ -74,6 +88,8 @@ def test_the_page_after_a_run_draws_every_widget_and_its_totals_match_the_report
             assert widget["alarms"] >= 1, widget
         else:
             assert widget["text"] > 0, widget
+    # AND pointing at a chart shows its values there
+    assert "UTC" in tip and "posted: " in tip and "failed (DLQ): " in tip
     # AND its totals are the run's report
     (throughput,) = [w for w in widgets if w["title"].startswith("Throughput")]
     assert throughput["totals"] == {
