@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import boto3
+
+from fanout.jobs import JobStore
+from fanout.reports import JobReporter
 from infra.dlq import DeadLetters
 from infra.redrive import Redrive
 from infra.stack_ref import StackConnection
@@ -14,9 +18,16 @@ def queue_arn(stack: StackConnection, url: str) -> str:
 
 
 def dead_letters(stack: StackConnection) -> DeadLetters:
-    outputs = stack.outputs
-    ledger = Ledger(stack.session.client("dynamodb"), outputs["LedgerTableName"], outputs["JobsTableName"])
-    return DeadLetters(stack.session.client("sqs"), outputs["DeadLetterQueueUrl"], ledger)
+    return dead_letters_for(stack.session, stack.outputs)
+
+
+def dead_letters_for(session: boto3.Session, outputs: dict[str, str]) -> DeadLetters:
+    """The DLQ, with what it needs to count moved rows as failed and report a job that ends so."""
+    dynamodb = session.client("dynamodb")
+    ledger = Ledger(dynamodb, outputs["LedgerTableName"], outputs["JobsTableName"])
+    jobs = JobStore(dynamodb, outputs["JobsTableName"])
+    reporter = JobReporter(jobs, session.client("s3"), session.client("events"))
+    return DeadLetters(session.client("sqs"), outputs["DeadLetterQueueUrl"], ledger, reporter)
 
 
 def redrive_for(stack: StackConnection) -> Redrive:

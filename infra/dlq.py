@@ -18,6 +18,7 @@ from fanout.errors import PermanentError
 from fanout.jobs import now_iso
 from fanout.limits import SQS_DELETE_BATCH_MAX_ENTRIES, SQS_RECEIVE_MAX_MESSAGES
 from fanout.queues import send_message_batch
+from fanout.reports import JobReporter
 from worker.ledger import Ledger, Outcome
 
 if TYPE_CHECKING:
@@ -69,10 +70,13 @@ class DeadMessage:
 
 
 class DeadLetters:
-    def __init__(self, sqs: SQSClient, dlq_url: str, ledger: Ledger) -> None:
+    def __init__(
+        self, sqs: SQSClient, dlq_url: str, ledger: Ledger, reporter: JobReporter | None = None
+    ) -> None:
         self._sqs = sqs
         self._url = dlq_url
         self._ledger = ledger
+        self._reporter = reporter
 
     def receive_all(self, limit: int | None = None) -> list[DeadMessage]:
         """Every message (up to `limit`), hidden for HOLD_S; give them back with release()."""
@@ -138,6 +142,9 @@ class DeadLetters:
             annotated = message.with_rows(open_rows, {n: failure for n in open_rows})
             send_message_batch(self._sqs, self._url, [("0", annotated.to_body())])
             self._ledger.record([Outcome(message.key, message.job_id, frozenset(), frozenset(open_rows))])
+            if self._reporter is not None:
+                # Counting these rows can be what finishes the job: then it is reported here.
+                self._reporter.report_if_finished(message.job_id)
         self.delete([dead])
 
 

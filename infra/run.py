@@ -19,6 +19,7 @@ from fanout.jobs import Job, JobStore
 from fanout.reports import report_for
 from fanout.s3events import object_version
 from infra.dashboard_data import read_dashboard, save_last_run
+from infra.dead_letter_access import dead_letters_for
 from infra.dlq import DeadLetters
 from infra.emulator import Emulator
 from infra.local_stack import LocalStack, local_stack
@@ -26,7 +27,6 @@ from infra.preflight import check_api_url, check_csv
 from infra.progress import ProgressPrinter
 from infra.runtime import LocalRuntime, use_endpoint
 from infra.template import load_template, parameter_values
-from worker.ledger import Ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -166,10 +166,10 @@ def stack_format(parameters: dict[str, str]) -> CsvFormat:
 
 
 def idle_check(session: boto3.Session, outputs: dict[str, str]) -> IdleCheck:
-    dynamodb, sqs = session.client("dynamodb"), session.client("sqs")
-    ledger = Ledger(dynamodb, outputs["LedgerTableName"], outputs["JobsTableName"])
-    dead_letters = DeadLetters(sqs, outputs["DeadLetterQueueUrl"], ledger)
-    return IdleCheck(sqs, [outputs["WorkQueueUrl"], outputs["IntakeQueueUrl"]], dead_letters)
+    sqs = session.client("sqs")
+    return IdleCheck(
+        sqs, [outputs["WorkQueueUrl"], outputs["IntakeQueueUrl"]], dead_letters_for(session, outputs)
+    )
 
 
 def _keep_dashboard(session: boto3.Session, stack: LocalStack, err: TextIO) -> None:
