@@ -27,7 +27,7 @@ def drawn_metrics() -> set[tuple[str, str, str]]:
     return found
 
 
-def test_the_dashboard_shows_what_operators_watch() -> None:
+def test_the_dashboard_shows_what_operators_watch_and_every_alarm() -> None:
     shown = drawn_metrics()
     for wanted in [
         ("MetricsNamespace", "RowsPosted", "Sum"),
@@ -48,7 +48,11 @@ def test_the_dashboard_shows_what_operators_watch() -> None:
         assert wanted in shown
     queues = {row[3] for w in declared() for row in w["properties"].get("metrics", []) if row[0] == "AWS/SQS"}
     assert queues == {"WorkQueue.QueueName", "DeadLetterQueue.QueueName", "IntakeDeadLetterQueue.QueueName"}
-    assert [w["type"] for w in declared()].count("alarm") == 1
+    (alarm_widget,) = [w for w in declared() if w["type"] == "alarm"]
+    alarms = {
+        lid for lid, spec in load_template()["Resources"].items() if spec["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert set(alarm_widget["properties"]["alarms"]) == {f"{lid}.Arn" for lid in alarms}
 
 
 def test_the_stack_outputs_the_dashboard() -> None:
