@@ -17,8 +17,8 @@ import bisect
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -185,6 +185,7 @@ class ServiceMetrics:
         now = datetime.now(UTC)
         put_datums(self._cloudwatch, "AWS/SQS", self._queue_datums(now))
         put_datums(self._cloudwatch, "AWS/Lambda", self._function_datums(now))
+        evaluate_alarms(self._cloudwatch, now)
 
     def _queue_datums(self, now: datetime) -> list[MetricDatumTypeDef]:
         datums: list[MetricDatumTypeDef] = []
@@ -242,3 +243,51 @@ class ServiceMetrics:
                 )
             datums.extend(_datums("Duration", "Milliseconds", taken.durations_ms, dimensions, now))
         return datums
+
+
+_BREACHES = {
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
+
+
+def _combined(values: list[float], stat: str) -> float:
+    if stat in ("Sum", "SampleCount"):
+        return sum(values)
+    if stat == "Minimum":
+        return min(values)
+    return max(values) if stat == "Maximum" else sum(values) / len(values)
+
+
+def evaluate_alarms(cloudwatch: CloudWatchClient, now: datetime) -> None:
+    """The emulator keeps alarms but never evaluates them: a simplified evaluation, done here.
+
+    Each alarm's statistic over its whole evaluation window (Period x EvaluationPeriods) against
+    its threshold; no data counts as not breaching, as the template's alarms say.
+    """
+    for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
+        window_s = int(alarm["Period"]) * int(alarm["EvaluationPeriods"])
+        stat = alarm["Statistic"]
+        points = cloudwatch.get_metric_statistics(
+            Namespace=alarm["Namespace"],
+            MetricName=alarm["MetricName"],
+            Dimensions=alarm.get("Dimensions", []),
+            StartTime=now - timedelta(seconds=window_s),
+            EndTime=now + timedelta(seconds=1),
+            Period=window_s,
+            Statistics=[stat],
+        )["Datapoints"]
+        values = [float(p[stat]) for p in points if stat in p]
+        state: Literal["ALARM", "OK"] = "OK"
+        value = _combined(values, stat) if values else None
+        if value is not None:
+            breached = _BREACHES[alarm["ComparisonOperator"]](value, float(alarm["Threshold"]))
+            state = "ALARM" if breached else "OK"
+        if state != alarm["StateValue"]:
+            cloudwatch.set_alarm_state(
+                AlarmName=alarm["AlarmName"],
+                StateValue=state,
+                StateReason=f"evaluated on this machine: {stat} {value} vs threshold {alarm['Threshold']}",
+            )

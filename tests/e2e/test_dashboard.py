@@ -25,7 +25,8 @@ Array.from(document.querySelectorAll("section.widget")).map(function (w) {
     type: w.dataset.type,
     title: w.dataset.title,
     drawnSeries: chart ? w.querySelectorAll("svg.chart .series").length : null,
-    alarms: w.querySelectorAll("ul.alarms li").length,
+    alarms: Array.from(w.querySelectorAll("ul.alarms li")).reduce(function (acc, li) {
+      acc[li.dataset.alarm] = li.querySelector(".state").textContent; return acc; }, {}),
     text: w.textContent.trim().length,
     totals: Array.from(w.querySelectorAll(".legend li[data-total]")).reduce(function (acc, li) {
       acc[li.dataset.metric] = Number(li.dataset.total); return acc; }, {})
@@ -85,11 +86,15 @@ def test_the_page_after_a_run_draws_every_widget_and_its_totals_match_the_report
         if widget["type"] == "metric":
             assert widget["drawnSeries"] >= 1, widget
         elif widget["type"] == "alarm":
-            assert widget["alarms"] >= 1, widget
+            assert len(widget["alarms"]) >= 1, widget
         else:
             assert widget["text"] > 0, widget
     # AND pointing at a chart shows its values there
     assert "UTC" in tip and "posted: " in tip and "failed (DLQ): " in tip
+    # AND the alarms were evaluated: rows are in the DLQ, and no invocation failed
+    (alarms,) = [w["alarms"] for w in widgets if w["type"] == "alarm"]
+    assert alarms["fanout-local-DeadLetterQueueAlarm"] == "ALARM"
+    assert alarms["fanout-local-WorkerErrorsAlarm"] == "OK"
     # AND its totals are the run's report
     (throughput,) = [w for w in widgets if w["title"].startswith("Throughput")]
     assert throughput["totals"] == {
