@@ -32,7 +32,7 @@ def fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def api() -> Iterator[DemoApi]:
-    with DemoApi(latency_s=(0.02, 0.02)) as running:
+    with DemoApi(latency_s=(0.03, 0.03)) as running:
         yield running
 
 
@@ -54,6 +54,9 @@ def endpoint(api: DemoApi) -> Iterator[str]:
             "2",
             "--threads",
             "2",
+            # small batches: a paused mapping still lets running invocations finish theirs
+            "--param",
+            "RowsPerMessage=10",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
