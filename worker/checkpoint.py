@@ -39,6 +39,9 @@ class Checkpoint:
         self._interval_s = interval_s
         self._clock = clock
         self._lock = threading.Lock()
+        # One checkpoint at a time: two of the same invocation would race on the same messages'
+        # ledger items (seen under load: conflict retries until the transaction gave up).
+        self._recording = False
         self._unrecorded: dict[str, tuple[WorkMessage, set[int]]] = {}
         self._last = clock()
         # What the checkpoints counted, for the invocation's metrics (appends: no lock needed).
@@ -50,12 +53,17 @@ class Checkpoint:
             return
         with self._lock:
             self._unrecorded.setdefault(message.key, (message, set()))[1].add(result.number)
-            due = self._clock() - self._last >= self._interval_s
+            due = not self._recording and self._clock() - self._last >= self._interval_s
             if due:
-                self._last = self._clock()
+                self._recording = True
                 batch, self._unrecorded = self._unrecorded, {}
         if due:
-            self._record(batch)
+            try:
+                self._record(batch)
+            finally:
+                with self._lock:
+                    self._recording = False
+                    self._last = self._clock()
 
     def _record(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
         outcomes = [Outcome(m.key, m.job_id, frozenset(rows)) for m, rows in batch.values()]

@@ -29,3 +29,29 @@ def test_posted_rows_of_all_messages_are_recorded_together_once_per_interval() -
     checkpoint.add(a, RowResult(2, posted=True))
     (call,) = ledger.calls
     assert sorted((o.message_key, sorted(o.posted)) for o in call) == [("j#1", [1, 2]), ("j#2", [3])]
+
+
+def test_a_checkpoint_does_not_start_while_another_is_recording() -> None:
+    now = [0.0]
+    checkpoint: Checkpoint
+
+    class SlowLedger(RecordingLedger):
+        def record(self, outcomes: list[Outcome]) -> dict[str, Any]:
+            # While this one records, time passes and another row finishes
+            now[0] += 5.0
+            if len(self.calls) == 0:
+                self.calls.append(outcomes)
+                checkpoint.add(m, RowResult(2, posted=True))
+                return {}
+            self.calls.append(outcomes)
+            return {}
+
+    ledger = SlowLedger()
+    m = WorkMessage("j", 1, ("x",), (Row(1, ("1",)), Row(2, ("2",))))
+    checkpoint = Checkpoint(ledger, interval_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    now[0] = 1.0
+    checkpoint.add(m, RowResult(1, posted=True))
+    assert len(ledger.calls) == 1  # row 2 waits for the next checkpoint
+    now[0] += 1.0
+    checkpoint.add(m, RowResult(3, posted=True))
+    assert sorted(ledger.calls[1][0].posted) == [2, 3]
