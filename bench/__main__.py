@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -37,11 +36,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the end-to-end file")
     parser.add_argument(
-        "--baseline-rows", type=int, default=30_000, help="rows the baseline posts (a rate, so fewer)"
+        "--baseline-rows", type=int, default=20_000, help="rows the baseline posts (a rate, so fewer)"
     )
     parser.add_argument("--repeat", type=int, default=2, help="side-by-side repetitions")
     parser.add_argument("--curve", default="8,16,32,64,128,256", help="calls in flight for the curve")
-    parser.add_argument("--curve-seconds", type=float, default=12.0, help="about how long each point runs")
+    parser.add_argument("--curve-seconds", type=float, default=8.0, help="about how long each point runs")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition (a smoke run)")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="where JSON, PNG and profile go")
     args = parser.parse_args(argv)
@@ -91,7 +90,11 @@ def end_to_end(csv_path: Path, api_url: str, args: argparse.Namespace) -> dict[s
         "runs": runs,
         **{
             key: spread([r[key] for r in runs])
-            for key in ("fanout_share_of_limit", "fanout_over_baseline_rate", "fanout_over_baseline_cpu_per_row")
+            for key in (
+                "fanout_share_of_limit",
+                "fanout_over_baseline_rate",
+                "fanout_over_baseline_cpu_per_row",
+            )
         },
         "fanout_rows_per_s": spread([r["fanout"]["rows_per_s"] for r in runs]),
         "baseline_rows_per_s": spread([r["baseline"]["rows_per_s"] for r in runs]),
@@ -123,7 +126,7 @@ def splitting(tmp: Path, rows: int, post_rate: float) -> dict[str, Any]:
 def curve(tmp: Path, api_url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     points = []
     for in_flight in (int(c) for c in args.curve.split(",")):
-        rows = int(min(40_000, max(2_000, in_flight / LATENCY_S * args.curve_seconds)))
+        rows = int(min(20_000, max(2_000, in_flight / LATENCY_S * args.curve_seconds)))
         path = tmp / f"curve-{rows}.csv"
         if not path.exists():
             write_sample_csv(path, rows, seed=17)
@@ -177,20 +180,37 @@ def targets(e2e: dict[str, Any], split: dict[str, Any]) -> list[list[Any]]:
     rate = e2e["fanout_over_baseline_rate"]["median"]
     cpu = e2e["fanout_over_baseline_cpu_per_row"]["median"]
     return [
-        [f"rows/s over C/L at C={TARGET_IN_FLIGHT}", f">= {TARGET_LIMIT_SHARE}", share, share >= TARGET_LIMIT_SHARE],
+        [
+            f"rows/s over C/L at C={TARGET_IN_FLIGHT}",
+            f">= {TARGET_LIMIT_SHARE}",
+            share,
+            share >= TARGET_LIMIT_SHARE,
+        ],
         ["rows/s over baseline", ">= 1.0", rate, rate >= 1.0],
         ["worker CPU/row over baseline", f"<= {TARGET_CPU_RATIO}", cpu, cpu <= TARGET_CPU_RATIO],
-        ["split rate over post rate", f">= {TARGET_SPLIT_RATIO:.0f}", split["split_over_post"],
-         split["split_over_post"] >= TARGET_SPLIT_RATIO],
-        ["splitter peak memory, N over N/5 rows", f"<= {TARGET_MEMORY_GROWTH}", split["memory_growth"],
-         split["memory_growth"] <= TARGET_MEMORY_GROWTH],
+        [
+            "split rate over post rate",
+            f">= {TARGET_SPLIT_RATIO:.0f}",
+            split["split_over_post"],
+            split["split_over_post"] >= TARGET_SPLIT_RATIO,
+        ],
+        [
+            "splitter peak memory, N over N/5 rows",
+            f"<= {TARGET_MEMORY_GROWTH}",
+            split["memory_growth"],
+            split["memory_growth"] <= TARGET_MEMORY_GROWTH,
+        ],
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     started = time.time()
-    results: dict[str, Any] = {"machine": machine(), "latency_ms": LATENCY_S * 1000, "options": {**vars(args), "out": str(args.out)}}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "latency_ms": LATENCY_S * 1000,
+        "options": {**vars(args), "out": str(args.out)},
+    }
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
     with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -221,33 +241,72 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print(results: dict[str, Any], png: Path, out_json: Path) -> None:
     e2e = results["end_to_end"]
-    print(f"\nmachine: {results['machine']['cpus']} CPUs {results['machine']['cpu_model']}, "
-          f"load {results['machine']['load_average_at_start'][0]:.1f} -> "
-          f"{results['machine']['load_average_at_end'][0]:.1f}")
+    print(
+        f"\nmachine: {results['machine']['cpus']} CPUs {results['machine']['cpu_model']}, "
+        f"load {results['machine']['load_average_at_start'][0]:.1f} -> "
+        f"{results['machine']['load_average_at_end'][0]:.1f}"
+    )
     print(f"\nend to end at C={TARGET_IN_FLIGHT}, 50 ms fixed (C/L = {e2e['limit_rows_per_s']:.0f} rows/s)")
-    print(table(
-        ["approach", "rows", "rows/s", "share of C/L", "CPU us/row"],
-        [[r[k]["approach"], r[k]["posted"], r[k]["rows_per_s"], r[k]["rows_per_s"] / e2e["limit_rows_per_s"],
-          r[k]["cpu_us_per_row"]] for r in e2e["runs"] for k in ("baseline", "fanout")],
-    ))
+    print(
+        table(
+            ["approach", "rows", "rows/s", "share of C/L", "CPU us/row"],
+            [
+                [
+                    r[k]["approach"],
+                    r[k]["posted"],
+                    r[k]["rows_per_s"],
+                    r[k]["rows_per_s"] / e2e["limit_rows_per_s"],
+                    r[k]["cpu_us_per_row"],
+                ]
+                for r in e2e["runs"]
+                for k in ("baseline", "fanout")
+            ],
+        )
+    )
     print("\ncurve (50 ms fixed)")
-    print(table(
-        ["C", "rows", "C/L", "fanout rows/s", "share", "baseline rows/s", "fanout us/row", "baseline us/row"],
-        [[p["in_flight"], p["rows"], p["limit_rows_per_s"], p["fanout_rows_per_s"], p["fanout_share_of_limit"],
-          p["baseline_rows_per_s"], p["fanout_cpu_us_per_row"], p["baseline_cpu_us_per_row"]]
-         for p in results["curve"]],
-    ))
+    print(
+        table(
+            [
+                "C",
+                "rows",
+                "C/L",
+                "fanout rows/s",
+                "share",
+                "baseline rows/s",
+                "fanout us/row",
+                "baseline us/row",
+            ],
+            [
+                [
+                    p["in_flight"],
+                    p["rows"],
+                    p["limit_rows_per_s"],
+                    p["fanout_rows_per_s"],
+                    p["fanout_share_of_limit"],
+                    p["baseline_rows_per_s"],
+                    p["fanout_cpu_us_per_row"],
+                    p["baseline_cpu_us_per_row"],
+                ]
+                for p in results["curve"]
+            ],
+        )
+    )
     prof = results["profile"]
     print(f"\nprofile at C={prof['in_flight']} ({prof['samples']} on-CPU samples): busiest components")
     print(table(["component", "share"], prof["components"][:8]))
     print(table(["function", "share"], prof["functions"][:10]))
     split = results["split"]
-    print(f"\nsplitter alone: {split['split_rows_per_s']:.0f} rows/s, {split['messages']} messages; "
-          f"peak memory {split['peak_bytes']}")
+    print(
+        f"\nsplitter alone: {split['split_rows_per_s']:.0f} rows/s, {split['messages']} messages; "
+        f"peak memory {split['peak_bytes']}"
+    )
     story = results["story_latency"]
-    print(f"\n30-80 ms API at C={TARGET_IN_FLIGHT}: fanout {story['fanout']['rows_per_s']:.0f} rows/s "
-          f"({story['fanout']['cpu_us_per_row']:.0f} us CPU/row), baseline {story['baseline']['rows_per_s']:.0f} "
-          f"rows/s ({story['baseline']['cpu_us_per_row']:.0f} us CPU/row)")
+    print(
+        f"\n30-80 ms API at C={TARGET_IN_FLIGHT}: fanout {story['fanout']['rows_per_s']:.0f} rows/s "
+        f"({story['fanout']['cpu_us_per_row']:.0f} us CPU/row), "
+        f"baseline {story['baseline']['rows_per_s']:.0f} rows/s "
+        f"({story['baseline']['cpu_us_per_row']:.0f} us CPU/row)"
+    )
     print("\ntargets (medians of side-by-side ratios)")
     print(table(["target", "goal", "measured", "met"], [list(t.values()) for t in results["targets"]]))
     print(f"\nwrote {out_json} and {png}")

@@ -23,9 +23,7 @@ from infra.demo_api import READY_PREFIX
 LOOPBACK = "127.0.0.1"
 MAX_HEADER_BYTES = 64 * 1024
 
-_OK = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n" + b'{"ok":true}'
-)
+_OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n" + b'{"ok":true}'
 _BAD = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
     b"Connection: close\r\n\r\n{}"
@@ -151,7 +149,12 @@ async def _serve(latency: Latency, port: int) -> None:
 def _wait_stdin(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
     with contextlib.suppress(Exception):
         sys.stdin.read()
-    loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.call_soon_threadsafe(finish)
 
 
 def main(argv: list[str] | None = None) -> None:

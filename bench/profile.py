@@ -33,12 +33,20 @@ class Summary:
     functions: list[tuple[str, float]]
 
 
+# Thread pool and lock frames say little on their own: a sample goes to them only when nothing
+# else in its stack matches.
+_FALLBACK = {"thread pool"}
+
+
 def component_of(frames: list[str]) -> str:
+    fallback = "other"
     for frame in reversed(frames):
         for marker, component in COMPONENTS:
             if marker in frame:
-                return component
-    return "other"
+                if component not in _FALLBACK:
+                    return component
+                fallback = component
+    return fallback
 
 
 def summarize(collapsed: str, top: int = 12) -> Summary:

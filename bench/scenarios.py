@@ -139,8 +139,20 @@ def profile_fanout(csv_path: Path, api_url: str, in_flight: int, out: Path) -> t
     out.parent.mkdir(parents=True, exist_ok=True)
     log = out.with_suffix(".log").open("w")
     recorder = subprocess.Popen(
-        [str(spy), "record", "--pid", str(os.getpid()), "--rate", "50", "--format", "raw",
-         "--output", str(out), "--nonblocking"],
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(os.getpid()),
+            "--rate",
+            "25",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--gil",
+            "--nonblocking",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
