@@ -29,7 +29,7 @@ def test_profile_samples_go_to_the_innermost_meaningful_component() -> None:
     # GIVEN collapsed stacks: one in JSON under the worker, one in a lock under the worker's submit
     collapsed = "\n".join(
         [
-            "thread (0x1);run (threading.py:1);post (/w/worker/poster.py:9);dumps (/lib/json/__init__.py:2) 3",
+            "thread (0x1);run (threading.py:1);post (/w/worker/poster.py:9);dumps (/j/json/__init__.py:2) 3",
             "thread (0x1);run (threading.py:1);_start (/w/worker/core.py:9);acquire (threading.py:5) 1",
         ]
     )
