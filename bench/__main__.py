@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.aws_model import estimate
 from bench.profile import summarize
 from bench.report import machine, plot_curve, spread, table, write_json
 from bench.scenarios import Throughput, baseline_run, fanout_run, profile_fanout, split_only
@@ -175,6 +176,38 @@ def profile(tmp: Path, api_url: str, in_flight: int, rows: int, out_dir: Path) -
     }
 
 
+STORY_SECONDS = 258.0
+
+
+def aws_model(cpu_s_per_row: float) -> list[dict[str, Any]]:
+    """One million rows at reserved concurrency 300 and a 30-80 ms API, next to the story's 258 s."""
+    cases = [
+        ("1 GB, 8 threads, API holds its latency", {"memory_mb": 1024}),
+        ("256 MB, 8 threads, API holds its latency", {"memory_mb": 256}),
+        ("1 GB, 32 threads, API holds its latency", {"memory_mb": 1024, "threads": 32}),
+        ("1 GB, 8 threads, API no faster past 300 in flight", {"memory_mb": 1024, "api_max_in_flight": 300}),
+        (
+            "same API, reserved concurrency 38 (304 in flight)",
+            {"memory_mb": 1024, "api_max_in_flight": 300, "reserved_concurrency": 38},
+        ),
+    ]
+    out = []
+    for name, kwargs in cases:
+        e = estimate(1_000_000, sum(STORY_LATENCY_MS) / 2000, cpu_s_per_row, **kwargs)
+        out.append(
+            {
+                "case": name,
+                "seconds": round(e.seconds, 1),
+                "story_seconds": STORY_SECONDS,
+                "rows_per_s_per_environment": round(e.rows_per_s_per_environment, 1),
+                "cpu_share_used": round(e.cpu_share_used, 3),
+                "gb_seconds": round(e.gb_seconds),
+                "cost_usd": round(e.cost_usd, 4),
+            }
+        )
+    return out
+
+
 def targets(e2e: dict[str, Any], split: dict[str, Any]) -> list[list[Any]]:
     share = e2e["fanout_share_of_limit"]["median"]
     rate = e2e["fanout_over_baseline_rate"]["median"]
@@ -225,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             results["api_stats_50ms"] = api.stats()
         results["split"] = split = splitting(tmp, args.rows, e2e["fanout_rows_per_s"]["median"])
         results["story_latency"] = story_latency(tmp, max(2_000, args.rows // 5))
+    results["aws_model"] = aws_model(results["story_latency"]["fanout"]["cpu_us_per_row"] / 1e6)
     results["targets"] = [
         {"target": t[0], "goal": t[1], "measured": round(t[2], 3), "met": t[3]} for t in targets(e2e, split)
     ]
@@ -306,6 +340,23 @@ def _print(results: dict[str, Any], png: Path, out_json: Path) -> None:
         f"({story['fanout']['cpu_us_per_row']:.0f} us CPU/row), "
         f"baseline {story['baseline']['rows_per_s']:.0f} rows/s "
         f"({story['baseline']['cpu_us_per_row']:.0f} us CPU/row)"
+    )
+    print(f"\nAWS model: 1M rows, reserved concurrency 300, 30-80 ms API (story: {STORY_SECONDS:.0f} s)")
+    print(
+        table(
+            ["case", "seconds", "rows/s/env", "CPU share", "GB-s", "USD"],
+            [
+                [
+                    m["case"],
+                    m["seconds"],
+                    m["rows_per_s_per_environment"],
+                    m["cpu_share_used"],
+                    m["gb_seconds"],
+                    m["cost_usd"],
+                ]
+                for m in results["aws_model"]
+            ],
+        )
     )
     print("\ntargets (medians of side-by-side ratios)")
     print(table(["target", "goal", "measured", "met"], [list(t.values()) for t in results["targets"]]))

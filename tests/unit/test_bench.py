@@ -55,3 +55,19 @@ def test_spread_and_table() -> None:
         "  1  0.50",
         "100    12",
     ]
+
+
+def test_aws_model_ramps_like_the_event_source_mapping_and_respects_the_api_cap() -> None:
+    from bench.aws_model import estimate
+
+    # GIVEN 8 threads at 50 ms and little CPU per row: 160 rows/s per environment
+    quick = estimate(1_000_000, 0.05, 0.0001, reserved_concurrency=300, threads=8)
+    assert quick.rows_per_s_per_environment == 160
+    # THEN the job ends while SQS is still adding environments (5, then 300 more a minute)
+    assert 40 < quick.seconds < 60
+    # AND an API that is no faster past 300 calls in flight makes it take rows / (300 / L)
+    capped = estimate(1_000_000, 0.05, 0.0001, api_max_in_flight=300)
+    assert 1_000_000 / (300 / 0.05) < capped.seconds < 1_000_000 / (300 / 0.05) + 10
+    # AND too little memory makes the CPU the limit
+    starved = estimate(1_000, 0.05, 0.01, memory_mb=128)
+    assert starved.rows_per_s_per_environment < 160 and starved.cpu_share_used == 1.0
