@@ -12,13 +12,13 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("/boto3/", "AWS SDK (botocore)"),
     ("/urllib3/", "HTTP client (urllib3)"),
     ("/requests/", "HTTP client (requests)"),
-    ("http/client.py", "HTTP client (http.client)"),
+    ("/http/client.py", "HTTP client (http.client)"),
     ("/email/", "HTTP client (http.client)"),
-    ("socket.py", "sockets"),
-    ("ssl.py", "sockets"),
+    ("/socket.py", "sockets"),
+    ("/ssl.py", "sockets"),
     ("/aws_lambda_powertools/", "Powertools batch"),
-    ("concurrent/futures", "thread pool"),
-    ("threading.py", "thread pool"),
+    ("/concurrent/futures", "thread pool"),
+    ("/threading.py", "thread pool"),
     ("/worker/", "Fanout worker"),
     ("/splitter/", "Fanout splitter"),
     ("/infra/", "Fanout local runtime"),
@@ -41,8 +41,10 @@ _FALLBACK = {"thread pool"}
 def component_of(frames: list[str]) -> str:
     fallback = "other"
     for frame in reversed(frames):
+        # py-spy shortens paths (`json/encoder.py`); a leading "/" makes both forms match.
+        where = "/" + frame.partition(" (")[2]
         for marker, component in COMPONENTS:
-            if marker in frame:
+            if marker in where:
                 if component not in _FALLBACK:
                     return component
                 fallback = component
