@@ -11,6 +11,7 @@ from fanout.contract import Row
 from infra.demo import DemoApiProcess
 from worker.poster import RowPoster, make_pool
 from worker.responses import RetryPolicy
+from worker.throttle import AdaptiveLimiter, Share
 
 
 def test_bench_api_answers_rows_and_counts_calls_and_duplicates() -> None:
@@ -32,7 +33,12 @@ def test_a_refused_connection_is_retried_then_reported_with_its_reason() -> None
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     poster = RowPoster(
-        make_pool(2), f"http://127.0.0.1:{port}/rows", 2.0, RetryPolicy(attempt_limit=2), sleep=lambda s: None
+        make_pool(2),
+        f"http://127.0.0.1:{port}/rows",
+        2.0,
+        RetryPolicy(attempt_limit=2),
+        AdaptiveLimiter(Share.of(0, 0.0, 1, 2)),
+        sleep=lambda s: None,
     )
     # WHEN a row is posted
     result = poster.post("job", ("id",), Row(1, ("1",)), lambda: 60.0)
