@@ -15,10 +15,12 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.baseline import post_file
 from bench.cpu import ThreadCpu, children_cpu_s
 from fanout.jobs import JobStore
+from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
 from infra.emulator import Emulator
@@ -107,6 +109,11 @@ class SplitMeasure:
         return self.rows / self.duration_s if self.duration_s > 0 else 0.0
 
 
+class _Discard:
+    def publish(self, documents: list[dict[str, Any]]) -> None:
+        return None
+
+
 def split_only(csv_paths: list[Path], trace_memory: bool) -> list[SplitMeasure]:
     """The splitter core alone, unpaced, on each file; with `trace_memory`, its peak allocation."""
     measures = []
@@ -116,7 +123,8 @@ def split_only(csv_paths: list[Path], trace_memory: bool) -> list[SplitMeasure]:
         env = stack.functions["SplitterFunction"].environment
         settings = SplitterSettings.from_env(env)
         jobs = JobStore(session.client("dynamodb"), settings.jobs_table)
-        splitter = Splitter(session.client("s3"), session.client("sqs"), jobs, settings)
+        target = MetricsTarget.from_env(env, _Discard())  # metrics are not what is measured here
+        splitter = Splitter(session.client("s3"), session.client("sqs"), jobs, settings, target)
         for path in csv_paths:
             bucket, key, version = drop_file(session, stack, path)
             if trace_memory:
