@@ -52,15 +52,18 @@ def write_sample_csv(path: Path, rows: int, seed: int = 7) -> None:
 class DemoApiProcess:
     """The demo API in its own process, so it does not share an interpreter with the workers."""
 
-    def __init__(self, latency_ms: tuple[float, float] = (30.0, 80.0)) -> None:
+    def __init__(
+        self, latency_ms: tuple[float, float] = (30.0, 80.0), module: str = "infra.demo_api"
+    ) -> None:
         self._latency_ms = latency_ms
+        self._module = module  # any module with the same command line and ready line
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def __enter__(self) -> DemoApiProcess:
         low, high = self._latency_ms
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "infra.demo_api", "--latency-ms", str(low), str(high)],
+            [sys.executable, "-m", self._module, "--latency-ms", str(low), str(high)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import boto3
+import botocore.session
+from botocore.config import Config
 
 from infra.event_source import LocalEventSource, concurrency_for, handler_factory
 from infra.local_metrics import CloudWatchSink, ServiceMetrics
@@ -20,15 +22,22 @@ EMULATOR_CREDENTIALS = {
 }
 # How often the splitter looks at the work queue's depth while it is holding back.
 PACE_POLL_S = 0.2
+# The emulator answers in milliseconds (its longest call is a 1 s poll): a call that hangs on a
+# busy machine is tried again after seconds, not after botocore's default 60 s read timeout.
+EMULATOR_CLIENT_CONFIG = Config(
+    connect_timeout=5, read_timeout=20, retries={"max_attempts": 5, "mode": "standard"}
+)
 
 
 def use_endpoint(endpoint_url: str) -> boto3.Session:
     """Points every AWS client this process makes at `endpoint_url` (the standard variable)."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint_url
     os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
+    core = botocore.session.Session()
     if endpoint_is_loopback(endpoint_url):
         os.environ.update(EMULATOR_CREDENTIALS)
-    return boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
+        core.set_default_client_config(EMULATOR_CLIENT_CONFIG)
+    return boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"], botocore_session=core)
 
 
 def endpoint_is_loopback(endpoint_url: str) -> bool:

@@ -89,8 +89,12 @@ class AuthorizationHeader(AuthBase):
         self._credential = credential
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        request.headers["Authorization"] = self._credential.value()
+        request.headers["Authorization"] = self.value()
         return request
+
+    def value(self) -> str:
+        """The header's value now (the worker's poster asks for it on each row)."""
+        return self._credential.value()
 
 
 def authorization_from_secret(

@@ -17,7 +17,7 @@ from fanout.settings import WorkerSettings
 from worker.auth import authorization_from_secret
 from worker.core import Worker
 from worker.ledger import Ledger
-from worker.poster import RowPoster, make_session
+from worker.poster import RowPoster, make_pool
 from worker.responses import RetryPolicy
 from worker.throttle import AdaptiveLimiter, Share
 
@@ -28,20 +28,21 @@ def build(
     """The worker core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
     session = session or boto3.Session()
     settings = WorkerSettings.from_env(env)
-    http = make_session(settings.threads)
+    authorization = None
     if settings.api_auth_secret_arn:
-        http.auth = authorization_from_secret(
+        authorization = authorization_from_secret(
             session.client("secretsmanager"), settings.api_auth_secret_arn, settings.api_url
-        )
+        ).value
     share = Share.of(
         settings.max_in_flight, settings.max_calls_per_second, settings.max_concurrency, settings.threads
     )
     poster = RowPoster(
-        http,
+        make_pool(settings.threads),
         settings.api_url,
         settings.request_timeout_s,
         RetryPolicy(attempt_limit=settings.attempt_limit),
         AdaptiveLimiter(share),
+        authorization=authorization,
     )
     dynamodb = session.client("dynamodb")
     ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table)

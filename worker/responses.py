@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import requests
+from urllib3 import exceptions as transport
 
 from fanout.backoff import backoff_delay
 
@@ -61,12 +62,24 @@ def classify_status(status: int, headers: Mapping[str, str]) -> Classified:
     return Classified(Verdict.PERMANENT, f"HTTP {status}")
 
 
-def classify_exception(exc: requests.RequestException) -> Classified:
+# Errors of the transport (urllib3, under requests) that a later attempt may not meet again.
+_CONNECTION_ERRORS = (
+    requests.ConnectionError,
+    transport.NewConnectionError,
+    transport.ProtocolError,
+    transport.SSLError,
+    transport.ProxyError,
+    transport.ConnectionError,
+)
+
+
+def classify_exception(exc: requests.RequestException | transport.HTTPError) -> Classified:
     """Timeouts and broken or refused connections may heal; a request we cannot even form will not."""
-    if isinstance(exc, requests.Timeout):
-        return Classified(Verdict.RETRY, f"timeout: {type(exc).__name__}")
-    if isinstance(exc, requests.ConnectionError):
+    # NewConnectionError is a kind of ConnectTimeoutError in urllib3: ask about it first.
+    if isinstance(exc, _CONNECTION_ERRORS) and not isinstance(exc, requests.Timeout):
         return Classified(Verdict.RETRY, f"connection error: {type(exc).__name__}")
+    if isinstance(exc, (requests.Timeout, transport.TimeoutError)):
+        return Classified(Verdict.RETRY, f"timeout: {type(exc).__name__}")
     return Classified(Verdict.PERMANENT, f"request error: {type(exc).__name__}: {exc}")
 
 

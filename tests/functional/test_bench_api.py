@@ -1,0 +1,52 @@
+"""The benchmarks' loopback API in its own process, and the poster against a closed port."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import requests
+
+from fanout.contract import Row
+from infra.demo import DemoApiProcess
+from worker.poster import RowPoster, make_pool
+from worker.responses import RetryPolicy
+from worker.throttle import AdaptiveLimiter, Share
+
+
+def test_bench_api_answers_rows_and_counts_calls_and_duplicates() -> None:
+    with DemoApiProcess((0.0, 0.0), module="bench.api") as api:
+        # GIVEN two posts of the same row over one keep-alive session, and one bad body
+        with requests.Session() as session:
+            for _ in range(2):
+                ok = session.post(api.url, json={"id": "1"}, headers={"Idempotency-Key": "j:1"}, timeout=5)
+                assert (ok.status_code, ok.json()) == (200, {"ok": True})
+            bad = session.post(api.url, data=b"[1]", headers={"Content-Type": "application/json"}, timeout=5)
+        # THEN rows and duplicates are counted, and a body that is not an object is refused
+        assert bad.status_code == 400
+        assert api.stats() == {"calls": 3, "connections": 2, "rows_accepted": 1, "duplicates": 1}
+
+
+def test_a_refused_connection_is_retried_then_reported_with_its_reason() -> None:
+    # GIVEN an API URL nothing listens at
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    poster = RowPoster(
+        make_pool(2),
+        f"http://127.0.0.1:{port}/rows",
+        2.0,
+        RetryPolicy(attempt_limit=2),
+        AdaptiveLimiter(Share.of(0, 0.0, 1, 2)),
+        sleep=lambda s: None,
+    )
+    # WHEN a row is posted
+    result = poster.post("job", ("id",), Row(1, ("1",)), lambda: 60.0)
+    # THEN it is not posted, both attempts were made, and the reason says why
+    assert not result.posted and not result.permanent
+    assert result.failure is not None
+    assert (result.failure["attempts"], result.failure["error"]) == (
+        2,
+        "connection error: NewConnectionError",
+    )
+    assert json.dumps(result.failure)  # the DLQ body can carry it

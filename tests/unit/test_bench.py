@@ -1,0 +1,73 @@
+"""The benchmark's own pieces that compute: thread CPU parsing, profile summary, table."""
+
+from __future__ import annotations
+
+from bench.cpu import group_of, parse_stat
+from bench.profile import component_of, summarize
+from bench.report import spread, table
+from bench.scenarios import shape_for
+
+
+def test_thread_stat_is_read_after_a_command_name_with_spaces_and_parentheses() -> None:
+    # GIVEN a /proc task stat line whose command name holds ") (" (fields 14, 15 and 22 matter)
+    fields = ["S"] + [str(n) for n in range(4, 53)]
+    fields[14 - 3], fields[15 - 3], fields[22 - 3] = "120", "30", "9999"
+    line = "4242 (python3 ) (x) " + " ".join(fields)
+    # THEN user + system ticks and the start time come from the right fields
+    assert parse_stat(line) == (9999, 150)
+
+
+def test_threads_are_grouped_by_the_names_the_local_runtime_gives_them() -> None:
+    assert group_of("WorkerFunction-3") == "worker"
+    assert group_of("post_12") == "worker"
+    assert group_of("SplitterFunction-0") == "splitter"
+    assert group_of("baseline_0") == "baseline"
+    assert group_of("MainThread") == "other"
+
+
+def test_profile_samples_go_to_the_innermost_meaningful_component() -> None:
+    # GIVEN collapsed stacks: one in JSON under the worker, one in a lock under the worker's submit
+    collapsed = "\n".join(
+        [
+            "thread (0x1);run (threading.py:1);post (/w/worker/poster.py:9);dumps (/j/json/__init__.py:2) 3",
+            "thread (0x1);run (threading.py:1);_start (/w/worker/core.py:9);acquire (threading.py:5) 1",
+        ]
+    )
+    summary = summarize(collapsed)
+    # THEN the JSON sample is JSON, the lock sample is the worker's (a lock alone says little)
+    assert summary.samples == 4
+    assert summary.components == [("JSON", 0.75), ("Fanout worker", 0.25)]
+    assert summary.functions[0] == ("dumps (json/__init__.py)", 0.75)
+    assert component_of(["run (threading.py:1)"]) == "thread pool"
+
+
+def test_c_calls_in_flight_are_shaped_as_invocations_of_eight_threads() -> None:
+    assert shape_for(64) == (8, 8)
+    assert shape_for(256) == (32, 8)
+    assert shape_for(4) == (1, 4)
+
+
+def test_spread_and_table() -> None:
+    assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
+    assert table(["a", "bb"], [[1, 0.5], [100, 12.345]]).splitlines() == [
+        "a    bb",
+        "---  ----",
+        "  1  0.50",
+        "100    12",
+    ]
+
+
+def test_aws_model_ramps_like_the_event_source_mapping_and_respects_the_api_cap() -> None:
+    from bench.aws_model import estimate
+
+    # GIVEN 8 threads at 50 ms and little CPU per row: 160 rows/s per environment
+    quick = estimate(1_000_000, 0.05, 0.0001, reserved_concurrency=300, threads=8)
+    assert quick.rows_per_s_per_environment == 160
+    # THEN the job ends while SQS is still adding environments (5, then 300 more a minute)
+    assert 40 < quick.seconds < 60
+    # AND an API that is no faster past 300 calls in flight makes it take rows / (300 / L)
+    capped = estimate(1_000_000, 0.05, 0.0001, api_max_in_flight=300)
+    assert 1_000_000 / (300 / 0.05) < capped.seconds < 1_000_000 / (300 / 0.05) + 10
+    # AND too little memory makes the CPU the limit
+    starved = estimate(1_000, 0.05, 0.01, memory_mb=128)
+    assert starved.rows_per_s_per_environment < 160 and starved.cpu_share_used == 1.0
