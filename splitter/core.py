@@ -41,10 +41,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("fanout.splitter")
 
 REJECTS_PREFIX = "rejects/"
+# S3 multipart upload: every part but the last is at least 5 MiB (S3 User Guide, multipart
+# upload limits). The combined rejects file is written part by part, so memory stays one part.
+S3_MIN_PART_BYTES = 5 * 1024 * 1024
 # Time kept back at the end of an invocation to send, checkpoint and hand the rest over.
 HANDOFF_RESERVE_S = 60.0
 # Messages sent between checkpoints: one job record write per SendMessageBatch call.
 MESSAGES_PER_CHECKPOINT = SQS_SEND_BATCH_MAX_ENTRIES
+# Rejected records held before a checkpoint writes them out, so a file of bad records too
+# is split in bounded memory.
+REJECTS_PER_CHECKPOINT = 1000
 
 
 @dataclass
@@ -141,7 +147,10 @@ class Splitter:
                 segment.rejects.append(record)
             else:
                 segment.pending.extend(self._pack(builder, record, segment))
-            if len(segment.pending) >= MESSAGES_PER_CHECKPOINT:
+            if (
+                len(segment.pending) >= MESSAGES_PER_CHECKPOINT
+                or len(segment.rejects) >= REJECTS_PER_CHECKPOINT
+            ):
                 rejected = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
                 self._progress.update(next_row - first_row, result.messages, rejected - first_rejected)
                 segment = _Segment()
@@ -240,9 +249,29 @@ class Splitter:
             for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for obj in page.get("Contents", [])
         )
-        body = b"row_number,reason,excerpt\r\n" + b"".join(
-            self._s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys
-        )
-        self._s3.put_object(Bucket=bucket, Key=f"{REJECTS_PREFIX}{job_id}.csv", Body=body)
+        target = f"{REJECTS_PREFIX}{job_id}.csv"
+        upload = self._s3.create_multipart_upload(Bucket=bucket, Key=target)["UploadId"]
+        done: list[Any] = []
+        buffer = bytearray(b"row_number,reason,excerpt\r\n")
+        try:
+            for key in keys:
+                buffer += self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                if len(buffer) >= S3_MIN_PART_BYTES:
+                    done.append(self._upload_part(bucket, target, upload, len(done) + 1, buffer))
+                    buffer = bytearray()
+            if buffer or not done:
+                done.append(self._upload_part(bucket, target, upload, len(done) + 1, buffer))
+            self._s3.complete_multipart_upload(
+                Bucket=bucket, Key=target, UploadId=upload, MultipartUpload={"Parts": done}
+            )
+        except BaseException:
+            self._s3.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload)
+            raise
         for key in keys:
             self._s3.delete_object(Bucket=bucket, Key=key)
+
+    def _upload_part(self, bucket: str, key: str, upload: str, number: int, data: bytearray) -> Any:
+        part = self._s3.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=bytes(data)
+        )
+        return {"PartNumber": number, "ETag": part["ETag"]}

@@ -101,3 +101,22 @@ def test_per_file_format_from_object_metadata(session: boto3.Session, stack: Loc
     (message,) = work_messages(session, stack)
     assert message.columns == ("番号", "名前")
     assert message.rows[0].values == ("1", "山田\r\n太郎")
+
+
+def test_a_file_of_bad_records_is_rejected_in_parts_and_combined(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    # GIVEN 24,000 records with a field too few, long enough that the rejects file passes 5 MiB
+    bad = "x" * 230
+    event = drop(session, stack, "incoming/bad.csv", ("a,b\n" + f"{bad}\n" * 24_000).encode())
+    build(stack.functions["SplitterFunction"].environment, session=session).handle(event, None)
+    # THEN every record is rejected, in one rejects file written in multipart parts
+    (job,) = jobs(session, stack).list()
+    assert (job.rows_total, job.rows_rejected) == (24_000, 24_000)
+    s3 = session.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=job.bucket, Prefix="rejects/").get("Contents", [])]
+    assert keys == [f"rejects/{job.job_id}.csv"]
+    body = s3.get_object(Bucket=job.bucket, Key=keys[0])["Body"].read().decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert len(body) > 5 * 1024 * 1024
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 24_001))
