@@ -17,41 +17,14 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.demo_api import Call, DemoApi, Reply
+from infra.demo_api import DemoApi
+from infra.limited_api import LimitedApi
 
 
-@dataclass
-class RateLimitedApi:
-    per_second: float
-    accepted_at: list[float] = field(default_factory=list)
-    refused: int = 0
-    _tokens: float = 0.0
-    _last: float = field(default_factory=time.monotonic)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._tokens = self.per_second
-
-    def __call__(self, call: Call) -> Reply:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.per_second, self._tokens + (now - self._last) * self.per_second)
-            self._last = now
-            if self._tokens < 1:
-                self.refused += 1
-                return Reply(429, headers={"Retry-After": "1"}, body=b'{"error":"rate"}')
-            self._tokens -= 1
-            self.accepted_at.append(now)
-        return Reply()
-
-
-def measure(policy: RateLimitedApi, rate: float) -> dict[str, Any]:
+def measure(policy: LimitedApi, rate: float) -> dict[str, Any]:
     times = policy.accepted_at
     low, high = int(len(times) * 0.1), int(len(times) * 0.9)
     sustained = (high - low) / (times[high] - times[low])
@@ -64,7 +37,7 @@ def measure(policy: RateLimitedApi, rate: float) -> dict[str, Any]:
 
 
 def run_once(rate: float, rows: int, rows_per_message: int, budget: bool) -> dict[str, Any]:
-    policy = RateLimitedApi(rate)
+    policy = LimitedApi(rate)
     with DemoApi(latency_s=(0.03, 0.08), decide=policy) as api, tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "rows.csv"
         source.write_text("id\n" + "".join(f"{n}\n" for n in range(1, rows + 1)))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from infra.demo_api import DemoApi
+from infra.limited_api import LimitedApi
 from tests.e2e.test_run import fanout
-from tests.limited_api import LimitedApi
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ IN_FLIGHT = 8
 
 @pytest.fixture
 def limited() -> Iterator[tuple[DemoApi, LimitedApi]]:
-    policy = LimitedApi(max_in_flight=IN_FLIGHT, per_second=RATE)
+    policy = LimitedApi(per_second=RATE, max_in_flight=IN_FLIGHT, latency_s=0.02)
     with DemoApi(latency_s=(0.0, 0.0), decide=policy) as api:
         yield api, policy
 
@@ -58,7 +58,7 @@ def test_with_the_budget_set_to_the_apis_limits_few_calls_are_refused(
 
 def test_without_a_budget_adaptive_back_off_still_gets_every_row_through(tmp_path: Path) -> None:
     # An API far tighter than the 64 calls in flight the run starts with: it must throttle.
-    policy = LimitedApi(max_in_flight=2, per_second=50)
+    policy = LimitedApi(per_second=50, max_in_flight=2, latency_s=0.02)
     with DemoApi(latency_s=(0.0, 0.0), decide=policy) as api:
         run_without_budget(tmp_path, api, policy)
 
