@@ -50,3 +50,9 @@ def send_message_batch(
         if attempt < SEND_ATTEMPTS:
             sleep(backoff_delay(attempt, SEND_BACKOFF_BASE_S, SEND_BACKOFF_CAP_S))
     raise RetryableError(f"SQS did not accept {len(pending)} messages after {SEND_ATTEMPTS} attempts")
+
+
+def queue_url_for_arn(sqs: SQSClient, arn: str) -> str:
+    """The URL of the queue an event source ARN names (arn:aws:sqs:REGION:ACCOUNT:NAME)."""
+    _, _, _, _, account, name = arn.split(":", 5)
+    return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]

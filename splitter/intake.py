@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from fanout.lambda_time import time_left as invocation_time_left
+from fanout.queues import queue_url_for_arn
 from fanout.reports import JobReporter
 from fanout.s3events import objects_created
 from splitter.core import Splitter
@@ -23,7 +25,7 @@ class IntakeProcessor:
         self._reporter = reporter
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        time_left = _time_left(context)
+        time_left = invocation_time_left(context, float("inf"))
         processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
         response = process_partial_response(
             event, lambda record: self._record(record, time_left), processor, context
@@ -43,12 +45,5 @@ class IntakeProcessor:
     def _hand_over(self, record: SQSRecord) -> None:
         """The same notification again, as a new message: a fresh invocation goes on from the
         checkpoint, and this one's delivery counts nothing against the intake redrive policy."""
-        _, _, _, _, account, name = (record.event_source_arn or "").split(":", 5)
-        url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url = queue_url_for_arn(self._sqs, record.event_source_arn or "")
         self._sqs.send_message(QueueUrl=url, MessageBody=record.body)
-
-
-def _time_left(context: Any) -> Callable[[], float]:
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        return lambda: float(context.get_remaining_time_in_millis()) / 1000.0
-    return lambda: float("inf")

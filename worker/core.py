@@ -22,9 +22,10 @@ from fanout import metrics
 from fanout.backoff import backoff_delay
 from fanout.contract import Row, RowFailure, WorkMessage
 from fanout.errors import FanoutError, PermanentError, RetryableError
-from fanout.limits import SQS_MAX_VISIBILITY_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
+from fanout.lambda_time import time_left
+from fanout.limits import LAMBDA_MAX_TIMEOUT_S, SQS_MAX_VISIBILITY_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.metrics import MetricSet, MetricsTarget
-from fanout.queues import send_message_batch
+from fanout.queues import queue_url_for_arn, send_message_batch
 from fanout.reports import JobReporter
 from worker.calls import add_calls
 from worker.checkpoint import Checkpoint
@@ -93,7 +94,7 @@ class Worker:
         self, event: dict[str, Any], context: Any, checkpoint: Checkpoint, settled: list[Change]
     ) -> dict[str, Any]:
         records = event.get("Records", [])
-        messages = self._start(records, lambda_deadline(_time_left(context)), checkpoint)
+        messages = self._start(records, lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S)), checkpoint)
         try:
             settled.extend(self._settle(list(messages.values())))
             # Whoever settles a job's last row reports it (the job record's flag picks one).
@@ -190,9 +191,7 @@ class Worker:
 
     def _queue_url(self, arn: str | None) -> str:
         if arn not in self._queue_urls:
-            _, _, _, _, account, name = (arn or "").split(":", 5)
-            url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-            self._queue_urls[arn] = url
+            self._queue_urls[arn] = queue_url_for_arn(self._sqs, arn or "")
         return self._queue_urls[arn]
 
 
@@ -208,13 +207,6 @@ def _parse(body: str) -> WorkMessage | None:
     except PermanentError:
         log.exception("malformed work message: left for the redrive policy to move to the DLQ")
         return None
-
-
-def _time_left(context: Any) -> Callable[[], float]:
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        return lambda: float(context.get_remaining_time_in_millis()) / 1000.0
-    start = time.monotonic()
-    return lambda: 900.0 - (time.monotonic() - start)
 
 
 def lambda_deadline(time_left: Callable[[], float]) -> Callable[[], float]:
