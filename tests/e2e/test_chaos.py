@@ -19,6 +19,7 @@ import pytest
 
 from infra.demo_api import DemoApi
 from tests.chaos import ChaosPolicy, refused
+from tests.e2e.cli import fanout as run_fanout
 from tests.e2e.test_local_up import free_port
 
 pytestmark = pytest.mark.e2e
@@ -29,14 +30,7 @@ WAIT_S = max(120.0, ROWS / 50)
 
 
 def fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
-    )
+    return run_fanout(*args, env={"AWS_ENDPOINT_URL": endpoint}, timeout=120)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.demo_api import DemoApi
+from tests.e2e.cli import fanout as run_fanout
 from tests.e2e.test_local_up import free_port
 
 pytestmark = pytest.mark.e2e
@@ -20,14 +20,7 @@ ROWS = 1_200
 
 
 def fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
-    )
+    return run_fanout(*args, env={"AWS_ENDPOINT_URL": endpoint}, timeout=60)
 
 
 @pytest.fixture
