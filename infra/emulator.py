@@ -16,6 +16,7 @@ from types import TracebackType
 
 from fanout.errors import FanoutError
 from infra.emulator_fixes import apply_fixes
+from infra.emulator_speedups import apply_speedups
 
 LOOPBACK = "127.0.0.1"
 READY_PREFIX = "fanout-emulator-ready "
@@ -72,6 +73,7 @@ def _serve(port: int) -> None:
     from moto.server import ThreadedMotoServer
 
     apply_fixes()
+    apply_speedups()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()
