@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline import post_file
-from bench.cpu import ThreadCpu, children_cpu_s
+from bench.cpu import ProcessCpu, ThreadCpu
 from fanout.jobs import JobStore
 from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
 from infra.emulator import Emulator
+from infra.endpoint import use_endpoint
 from infra.local_stack import local_stack
 from infra.run import RunOptions, drop_file, run
-from infra.runtime import use_endpoint
 from splitter.core import Splitter
 
 THREADS_PER_WORKER = 8
@@ -65,12 +65,14 @@ def fanout_run(csv_path: Path, api_url: str, in_flight: int) -> Throughput:
     with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp:
         report_path = Path(tmp) / "report.json"
         options = RunOptions(csv_path, api_url, concurrency, threads, report_path)
-        children_before = children_cpu_s()
-        with ThreadCpu() as cpu:
+        with ThreadCpu() as cpu, ProcessCpu() as processes:
             run(options, out=io.StringIO(), err=io.StringIO())
         report = json.loads(report_path.read_text())
-    # The emulator is a child process that `run` started and waited for: its CPU is in ours.
-    by_group = {**cpu.seconds(), "emulator": children_cpu_s() - children_before}
+    # Threads of this process (the splitter) and child processes (the workers' environments, the
+    # emulator), by group.
+    by_group = cpu.seconds()
+    for group, seconds in processes.seconds().items():
+        by_group[group] = by_group.get(group, 0.0) + seconds
     return Throughput(
         "fanout",
         concurrency * threads,

@@ -59,8 +59,8 @@ def _drain(session: Any, queue_url: str, stop: threading.Event) -> None:
 def child(size_mb: float) -> dict[str, Any]:
     from fanout.s3events import ObjectRef
     from infra.emulator import Emulator
+    from infra.endpoint import use_endpoint
     from infra.local_stack import local_stack
-    from infra.runtime import use_endpoint
     from splitter.handler import build
 
     with tempfile.TemporaryDirectory() as tmp, Emulator() as emulator:

@@ -15,6 +15,7 @@ from typing import TextIO
 from fanout.errors import FanoutError
 from infra.demo_api import READY_PREFIX
 from infra.run import RunOptions, run
+from infra.runtime import DEFAULT_PROCESSES
 
 DEMO_ROWS = 20_000
 STATS_TIMEOUT_S = 5.0
@@ -90,7 +91,12 @@ class DemoApiProcess:
 
 
 def demo(
-    rows: int, concurrency: int, threads: int, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    rows: int,
+    concurrency: int,
+    threads: int,
+    processes: int = DEFAULT_PROCESSES,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
     with tempfile.TemporaryDirectory(prefix="fanout-demo-") as tmp, DemoApiProcess() as api:
         sample = Path(tmp) / "customers.csv"
@@ -99,7 +105,7 @@ def demo(
             f"demo: {rows} rows -> {api.url} (30-80 ms a call), {concurrency} workers x {threads} threads",
             file=err,
         )
-        code = run(RunOptions(sample, api.url, concurrency, threads), out=out, err=err)
+        code = run(RunOptions(sample, api.url, concurrency, threads, processes=processes), out=out, err=err)
         stats = api.stats()
     print(
         f"demo API: {stats['rows_accepted']} rows accepted, {stats['duplicates']} duplicates, "

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import random
+import signal
 import socket
 import struct
 import sys
@@ -185,8 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     api = DemoApi((args.latency_ms[0] / 1000, args.latency_ms[1] / 1000), port=args.port)
     api.start()
     print(f"{READY_PREFIX}{api.url}", flush=True)
+    if not sys.stdin.isatty():
+        # Started by `fanout demo` (our stdin is its pipe): Ctrl-C reaches the whole process
+        # group, and the parent stops us once its workers are done.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(KeyboardInterrupt):
-        sys.stdin.read()  # runs until the parent closes our stdin
+        sys.stdin.read()  # runs until the parent closes our stdin (or Ctrl-C, run on its own)
     api.stop()
 
 

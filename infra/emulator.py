@@ -7,8 +7,8 @@ handlers' threads.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,9 +78,11 @@ def _serve(port: int) -> None:
     server.start()
     _, bound = server.get_host_and_port()
     print(f"{READY_PREFIX}{bound}", flush=True)
-    # The parent holds our stdin open: when it goes, for whatever reason, so do we.
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.stdin.read()
+    # The parent holds our stdin open: when it goes, for whatever reason, so do we. Ctrl-C in a
+    # terminal reaches the whole process group; the parent decides, and stops its workers first
+    # (seen: workers' calls failing with tracebacks while the emulator had gone first).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdin.read()
     server.stop()
 
 

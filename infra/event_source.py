@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -105,7 +105,11 @@ class Invocations:
 
     def started(self, messages: list[MessageTypeDef]) -> None:
         now_ms = time.time() * 1000.0
-        sent = [float(m.get("Attributes", {}).get("SentTimestamp", now_ms)) for m in messages]
+        self.started_at([float(m.get("Attributes", {}).get("SentTimestamp", now_ms)) for m in messages])
+
+    def started_at(self, sent: list[float]) -> None:
+        """An invocation started with messages sent at these times (epoch milliseconds)."""
+        now_ms = time.time() * 1000.0
         with self.lock:
             self.in_flight += 1
             self.window.peak_concurrency = max(self.window.peak_concurrency, self.in_flight)
@@ -133,6 +137,21 @@ class Invocations:
             return oldest
 
 
+class EventSource(Protocol):
+    """A running local event source mapping, wherever its execution environments are."""
+
+    stats: Invocations
+
+    @property
+    def queue_name(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def wait_ready(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class LocalEventSource:
     def __init__(
         self,
@@ -142,6 +161,7 @@ class LocalEventSource:
         build_handler: Callable[[], Handler],
         concurrency: int,
         mapping_id: str | None = None,
+        slots: Sequence[int] | None = None,
     ) -> None:
         self._session = session
         self._function = function
@@ -149,6 +169,9 @@ class LocalEventSource:
         self._build_handler = build_handler
         self._concurrency = concurrency
         self._mapping_id = mapping_id
+        # The execution environments this instance runs (all, unless they are spread over processes).
+        self._slots = list(range(concurrency) if slots is None else slots)
+        self._built = threading.Semaphore(0)
         # What the mapping's configuration allows now (fanout pause/resume/throttle change it).
         self._enabled = True
         self._allowed = concurrency
@@ -157,7 +180,7 @@ class LocalEventSource:
         self.stats = Invocations()
 
     def start(self) -> None:
-        for n in range(self._concurrency):
+        for n in self._slots:
             thread = threading.Thread(
                 target=self._run, args=(n,), name=f"{self._function.logical_id}-{n}", daemon=True
             )
@@ -181,6 +204,13 @@ class LocalEventSource:
             maximum = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
             self._allowed = min(self._concurrency, int(maximum)) if maximum else self._concurrency
 
+    def wait_ready(self) -> None:
+        """Until every execution environment has built its handler (a cold start each)."""
+        for _ in self._slots:
+            self._built.acquire()
+        for _ in self._slots:
+            self._built.release()
+
     def stop(self) -> None:
         self._stopping.set()
         for thread in self._threads:
@@ -188,9 +218,12 @@ class LocalEventSource:
         self._threads.clear()
 
     def _run(self, slot: int) -> None:
-        with _BUILD_LOCK:
-            sqs = self._session.client("sqs")
-            handler = self._build_handler()
+        try:
+            with _BUILD_LOCK:
+                sqs = self._session.client("sqs")
+                handler = self._build_handler()
+        finally:
+            self._built.release()  # a cold start that failed is done too (its error is raised)
         while not self._stopping.is_set():
             if not self._enabled or slot >= self._allowed:
                 self._stopping.wait(CONTROL_POLL_S)
@@ -219,7 +252,7 @@ class LocalEventSource:
 
     @property
     def queue_name(self) -> str:
-        return self._trigger.queue_arn.rsplit(":", 1)[-1]
+        return self._trigger.queue_name
 
     def _invoke(self, sqs: SQSClient, handler: Handler, messages: list[MessageTypeDef]) -> None:
         event = {"Records": [sqs_record(m, self._trigger) for m in messages]}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import queue
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.event_source import LocalEventSource
+from fanout.metrics import MetricsSink
+from infra.event_source import EventSource
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -137,6 +139,36 @@ class CloudWatchSink:
                 log.exception("the emulator's CloudWatch refused an invocation's metrics")
 
 
+class BackgroundSink:
+    """Puts each invocation's metrics from a thread of its own.
+
+    On Lambda an invocation's metrics cost it a line on stdout; CloudWatch takes them in
+    afterwards. A PutMetricData call to the emulator inside the invocation cost 80 ms of each
+    7 s invocation here (measured), time the workers do not spend on AWS.
+    """
+
+    def __init__(self, sink: MetricsSink) -> None:
+        self._sink = sink
+        self._queue: queue.SimpleQueue[list[dict[str, Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="metrics-sink", daemon=True)
+        self._thread.start()
+
+    def publish(self, documents: list[dict[str, Any]]) -> None:
+        self._queue.put(documents)
+
+    def close(self) -> None:
+        """Puts what is still queued, then stops."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (documents := self._queue.get()) is not None:
+            try:
+                self._sink.publish(documents)
+            except Exception:
+                log.exception("an invocation's metrics could not be put")
+
+
 def _datums(
     name: str, unit: str, values: list[float], dimensions: list[Any], timestamp: datetime
 ) -> Iterable[MetricDatumTypeDef]:
@@ -157,7 +189,7 @@ class ServiceMetrics:
         self,
         session: boto3.Session,
         queues: Mapping[str, str],
-        sources: Mapping[str, LocalEventSource],
+        sources: Mapping[str, EventSource],
     ) -> None:
         self._cloudwatch = session.client("cloudwatch")
         self._sqs = session.client("sqs")

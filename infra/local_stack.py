@@ -57,6 +57,10 @@ class SqsTrigger:
     batching_window_s: float
     max_concurrency: int | None
 
+    @property
+    def queue_name(self) -> str:
+        return self.queue_arn.rsplit(":", 1)[-1]
+
 
 @dataclass(frozen=True)
 class LocalFunction:

@@ -22,10 +22,11 @@ from infra.dashboard_data import read_dashboard, save_last_run
 from infra.dead_letter_access import dead_letters_for
 from infra.dlq import DeadLetters
 from infra.emulator import Emulator
+from infra.endpoint import use_endpoint
 from infra.local_stack import LocalStack, local_stack
 from infra.preflight import check_api_url, check_csv
 from infra.progress import ProgressPrinter
-from infra.runtime import LocalRuntime, use_endpoint
+from infra.runtime import DEFAULT_PROCESSES, LocalRuntime
 from infra.template import load_template, parameter_values
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class RunOptions:
     report: Path | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     file_format: dict[str, str] = field(default_factory=dict)  # the file's fanout-* metadata
+    processes: int = DEFAULT_PROCESSES  # local processes the workers' environments are spread over
 
 
 def exit_code_for(job: Job) -> int:
@@ -139,7 +141,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         stack = local_stack(session, parameters, create=True)
         jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
         idle = idle_check(session, stack.outputs)
-        with LocalRuntime(session, stack, options.concurrency):
+        with LocalRuntime(session, stack, options.concurrency, options.processes):
             started = time.monotonic()
             bucket, key, version = drop_file(session, stack, options.file, options.file_format)
             job_id = job_id_for(bucket, key, version)

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from typing import Any
 
 import boto3
-import botocore.session
-from botocore.config import Config
 
-from infra.event_source import LocalEventSource, concurrency_for, handler_factory
-from infra.local_metrics import CloudWatchSink, ServiceMetrics
-from infra.local_stack import LOCAL_REGION, LocalStack
+from infra.environment_processes import MappingSpec, ProcessEventSource
+from infra.event_source import EventSource, LocalEventSource, concurrency_for, handler_factory
+from infra.local_metrics import BackgroundSink, CloudWatchSink, ServiceMetrics
+from infra.local_stack import LocalFunction, LocalStack, SqsTrigger
 
-# Credentials for the emulator: it accepts any, and real ones must never reach it.
-EMULATOR_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "fanout-local",
-    "AWS_SECRET_ACCESS_KEY": "fanout-local",
-}
+# Local workers' execution environments are spread over one process per CPU: each process has
+# its own interpreter lock, as each Lambda execution environment has its own process.
+DEFAULT_PROCESSES = os.cpu_count() or 1
 # How often the splitter looks at the work queue's depth while it is holding back.
 PACE_POLL_S = 0.2
-# The emulator answers in milliseconds (its longest call is a 1 s poll): a call that hangs on a
-# busy machine is tried again after seconds, not after botocore's default 60 s read timeout.
-EMULATOR_CLIENT_CONFIG = Config(
-    connect_timeout=5, read_timeout=20, retries={"max_attempts": 5, "mode": "standard"}
-)
-
-
-def use_endpoint(endpoint_url: str) -> boto3.Session:
-    """Points every AWS client this process makes at `endpoint_url` (the standard variable)."""
-    os.environ["AWS_ENDPOINT_URL"] = endpoint_url
-    os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
-    core = botocore.session.Session()
-    if endpoint_is_loopback(endpoint_url):
-        os.environ.update(EMULATOR_CREDENTIALS)
-        core.set_default_client_config(EMULATOR_CLIENT_CONFIG)
-    return boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"], botocore_session=core)
-
-
-def endpoint_is_loopback(endpoint_url: str) -> bool:
-    return any(host in endpoint_url for host in ("://127.", "://localhost", "://[::1]"))
 
 
 class QueueDepthPacer:
@@ -69,18 +47,28 @@ class QueueDepthPacer:
 
 
 class LocalRuntime:
-    def __init__(self, session: boto3.Session, stack: LocalStack, concurrency: int | None) -> None:
+    def __init__(
+        self,
+        session: boto3.Session,
+        stack: LocalStack,
+        concurrency: int | None,
+        processes: int = DEFAULT_PROCESSES,
+    ) -> None:
+        """`processes` above 1 spreads the workers' execution environments over that many
+        child processes (the splitter, which is light, stays in this one)."""
         self._session = session
         self._stack = stack
         self._concurrency = concurrency
+        self._processes = processes
         self._stopping = threading.Event()
-        self.sources: dict[str, LocalEventSource] = {}
+        self.sources: dict[str, EventSource] = {}
         self._service_metrics: ServiceMetrics | None = None
+        self._metrics_sink: BackgroundSink | None = None
 
     def start(self) -> None:
         worker_slots = self._worker_slots()
         # The handlers' metrics reach the emulator's CloudWatch, as their EMF output would on AWS.
-        sink = CloudWatchSink(self._session.client("cloudwatch"))
+        sink = self._metrics_sink = BackgroundSink(CloudWatchSink(self._session.client("cloudwatch")))
         for function in self._stack.functions.values():
             kwargs: dict[str, Any] = {"session": self._session, "metrics_sink": sink}
             if "WORK_QUEUE_URL" in function.environment and function.handler.startswith("splitter."):
@@ -91,23 +79,31 @@ class LocalRuntime:
                     self._stopping,
                 )
             for trigger in function.triggers:
-                requested = self._concurrency if function.reserved_concurrency else None
-                source = LocalEventSource(
-                    self._session,
-                    function,
-                    trigger,
-                    handler_factory(function, **kwargs),
-                    concurrency_for(function, trigger, requested),
-                    self._stack.mappings.get((function.logical_id, trigger.queue_arn)),
-                )
+                source = self._event_source(function, trigger, kwargs)
                 source.start()
                 self.sources[function.logical_id] = source
+        for source in self.sources.values():
+            source.wait_ready()
         self._service_metrics = ServiceMetrics(
             self._session,
             self._stack.queues,
             {self._stack.functions[lid].name: source for lid, source in self.sources.items()},
         )
         self._service_metrics.start()
+
+    def _event_source(
+        self, function: LocalFunction, trigger: SqsTrigger, handler_kwargs: dict[str, Any]
+    ) -> EventSource:
+        requested = self._concurrency if function.reserved_concurrency else None
+        concurrency = concurrency_for(function, trigger, requested)
+        mapping_id = self._stack.mappings.get((function.logical_id, trigger.queue_arn))
+        if function.reserved_concurrency and self._processes > 1:
+            endpoint_url = self._session.client("sqs").meta.endpoint_url
+            log_level = logging.getLogger().getEffectiveLevel()
+            spec = MappingSpec(endpoint_url, function, trigger, concurrency, mapping_id, log_level)
+            return ProcessEventSource(spec, self._processes)
+        build = handler_factory(function, **handler_kwargs)
+        return LocalEventSource(self._session, function, trigger, build, concurrency, mapping_id)
 
     def _worker_slots(self) -> int:
         """Messages the workers can hold at once: the depth worth keeping ahead of them."""
@@ -122,6 +118,8 @@ class LocalRuntime:
         self._stopping.set()
         for source in self.sources.values():
             source.stop()
+        if self._metrics_sink is not None:
+            self._metrics_sink.close()
         if self._service_metrics is not None:
             self._service_metrics.stop()
 

@@ -10,8 +10,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.errors import InputError
+from infra.endpoint import use_endpoint
 from infra.local_stack import local_stack
-from infra.runtime import use_endpoint
 
 
 @dataclass(frozen=True)

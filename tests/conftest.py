@@ -10,8 +10,8 @@ import pytest
 
 from infra.demo_api import DemoApi
 from infra.emulator import Emulator
+from infra.endpoint import use_endpoint
 from infra.local_stack import LocalStack, local_stack
-from infra.runtime import use_endpoint
 
 
 @pytest.fixture(scope="session")

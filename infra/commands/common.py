@@ -6,6 +6,7 @@ import argparse
 import os
 
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
+from infra.runtime import DEFAULT_PROCESSES
 
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
@@ -37,6 +38,14 @@ def add_scale_flags(cmd: argparse.ArgumentParser) -> None:
         default=DEFAULT_THREADS,
         metavar="N",
         help=f"rows each worker invocation posts at once (default {DEFAULT_THREADS})",
+    )
+    cmd.add_argument(
+        "--processes",
+        type=positive_int,
+        default=DEFAULT_PROCESSES,
+        metavar="N",
+        help="local processes the worker invocations are spread over, each with its own "
+        f"interpreter as on Lambda; 1 runs them all in this one (default {DEFAULT_PROCESSES}, one per CPU)",
     )
 
 

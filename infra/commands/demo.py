@@ -24,4 +24,4 @@ def register(commands: Any) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    return demo(args.rows, args.concurrency, args.threads)
+    return demo(args.rows, args.concurrency, args.threads, args.processes)

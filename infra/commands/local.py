@@ -11,10 +11,11 @@ from typing import Any
 from fanout.jobs import Job, JobStore
 from infra.commands.common import add_budget_flags, add_parameter_flag, add_scale_flags, stack_parameters
 from infra.emulator import Emulator
+from infra.endpoint import use_endpoint
 from infra.local_stack import local_stack
 from infra.preflight import check_api_url
 from infra.progress import progress_line
-from infra.runtime import LocalRuntime, use_endpoint
+from infra.runtime import LocalRuntime
 
 DEFAULT_PORT = 4566
 WATCH_EVERY_S = 2.0
@@ -53,17 +54,17 @@ def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) ->
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
         jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
-        with LocalRuntime(session, stack, args.concurrency):
-            print(
-                f"local stack up at {emulator.endpoint_url} (Ctrl-C stops it)\n"
-                f"  bucket: s3://{stack.outputs['DataBucketName']}/incoming/\n"
-                f"  in another terminal:\n"
-                f"    export AWS_ENDPOINT_URL={emulator.endpoint_url}\n"
-                f"    fanout drop FILE.csv && fanout status\n"
-                f"    fanout dashboard --out dashboard.html",
-                flush=True,
-            )
-            try:
+        with LocalRuntime(session, stack, args.concurrency, args.processes):
+            try:  # from here on, Ctrl-C is the way to stop
+                print(
+                    f"local stack up at {emulator.endpoint_url} (Ctrl-C stops it)\n"
+                    f"  bucket: s3://{stack.outputs['DataBucketName']}/incoming/\n"
+                    f"  in another terminal:\n"
+                    f"    export AWS_ENDPOINT_URL={emulator.endpoint_url}\n"
+                    f"    fanout drop FILE.csv && fanout status\n"
+                    f"    fanout dashboard --out dashboard.html",
+                    flush=True,
+                )
                 _watch(jobs, stop)
             except KeyboardInterrupt:
                 print("stopping", file=sys.stderr)

@@ -44,5 +44,6 @@ def execute(args: argparse.Namespace) -> int:
         args.report,
         stack_parameters(args),
         format_metadata(args),
+        args.processes,
     )
     return run(options)

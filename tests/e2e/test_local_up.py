@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +52,38 @@ def local_up(api: DemoApi) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_ctrl_c_stops_the_stack_and_every_process_it_started_cleanly(api: DemoApi) -> None:
+    # GIVEN `fanout local up` in a terminal of its own (a process group: the emulator, the
+    # workers' processes and the CLI)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "local", "up", "--api-url", api.url, "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("local stack up at")
+    # WHEN Ctrl-C reaches the whole group, as a terminal sends it
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    # THEN the stack stops in order: exit 0, no traceback, no process of the group left behind
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    deadline = time.monotonic() + 10
+    while group_alive(process.pid):
+        assert time.monotonic() < deadline, "processes of the stack outlived it"
+        time.sleep(0.2)
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_drop_then_status_follows_the_job_to_done(tmp_path: Path, api: DemoApi, local_up: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bench.cpu import group_of, parse_stat
+import subprocess
+import sys
+
+from bench.cpu import ProcessCpu, group_of, parse_stat, process_group_of
 from bench.profile import component_of, summarize
 from bench.report import spread, table
 from bench.scenarios import shape_for
@@ -23,6 +26,23 @@ def test_threads_are_grouped_by_the_names_the_local_runtime_gives_them() -> None
     assert group_of("SplitterFunction-0") == "splitter"
     assert group_of("baseline_0") == "baseline"
     assert group_of("MainThread") == "other"
+
+
+def test_child_processes_are_grouped_by_command_line() -> None:
+    assert process_group_of("python -m infra.emulator --port 0") == "emulator"
+    spawned = "python -B -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=8)"
+    assert process_group_of(spawned) == "worker"
+    assert process_group_of("python -c from multiprocessing.resource_tracker import main") == "other"
+
+
+def test_a_child_process_cpu_is_counted_in_its_group() -> None:
+    # GIVEN a child process that burns CPU, started while the sampler runs
+    with ProcessCpu() as processes:
+        burn = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass\n"
+        busy = subprocess.run([sys.executable, "-c", burn + "time.sleep(0.5)"], check=True)
+    # THEN its CPU is counted (as "other": it is neither the emulator nor a worker)
+    assert busy.returncode == 0
+    assert processes.seconds().get("other", 0.0) >= 0.3
 
 
 def test_profile_samples_go_to_the_innermost_meaningful_component() -> None:

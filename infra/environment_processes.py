@@ -1,0 +1,184 @@
+"""A local event source mapping whose execution environments run in child processes.
+
+On Lambda every execution environment is a process of its own. Run as threads of one process,
+the local environments share one interpreter lock: at 64 calls in flight that process used
+85% of a core, and its posting threads queued for the lock rather than for the API
+(bench/README.md). Here each child process runs a share of the mapping's environments (a
+`LocalEventSource` for its slots), sends its invocation counts and log records back, and the
+parent presents them as one mapping to the metrics and the progress display.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from fanout.errors import FanoutError
+from infra.endpoint import use_endpoint
+from infra.event_source import Invocations, LocalEventSource, handler_factory
+from infra.local_metrics import BackgroundSink, CloudWatchSink
+from infra.local_stack import LocalFunction, SqsTrigger
+
+# A child's cold start: an interpreter, boto3 and the handler's clients (about 2 s of CPU here).
+READY_TIMEOUT_S = 120.0
+# After stop, environments finish the invocation they are in; past this they are terminated.
+STOP_TIMEOUT_S = 60.0
+# How often a child checks that its parent is still there (a killed CLI leaves no orphans).
+PARENT_CHECK_S = 1.0
+
+_READY = "ready"
+_STARTED = "started"
+_ADDED = "added"
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """What a child process needs to run its environments: all plain, picklable data."""
+
+    endpoint_url: str
+    function: LocalFunction
+    trigger: SqsTrigger
+    concurrency: int
+    mapping_id: str | None
+    log_level: int
+
+
+class ForwardedInvocations(Invocations):
+    """In a child process: each count goes to the parent's `Invocations`."""
+
+    def __init__(self, events: Queue[tuple[str, Any]]) -> None:
+        super().__init__()
+        self._events = events
+
+    def started_at(self, sent: list[float]) -> None:
+        self._events.put((_STARTED, sent))
+
+    def add(self, invocations: int = 0, errors: int = 0, deleted: int = 0, duration_s: float = 0.0) -> None:
+        counts = {"invocations": invocations, "errors": errors, "deleted": deleted, "duration_s": duration_s}
+        self._events.put((_ADDED, counts))
+
+
+def slots_of(process: int, processes: int, concurrency: int) -> list[int]:
+    """Environments 0, P, 2P... go to the first process: a lowered maximum concurrency
+    (`fanout throttle`) still leaves work in every process."""
+    return list(range(process, concurrency, processes))
+
+
+class ProcessEventSource:
+    """The same interface as `LocalEventSource` (start, wait_ready, stop, stats), in processes."""
+
+    def __init__(self, spec: MappingSpec, processes: int) -> None:
+        self._spec = spec
+        self._processes = max(1, min(processes, spec.concurrency))
+        self._context = multiprocessing.get_context("spawn")
+        self._events: Queue[tuple[str, Any]] = self._context.Queue()
+        self._logs: Queue[logging.LogRecord] = self._context.Queue()
+        self._stopping = self._context.Event()
+        self._children: list[SpawnProcess] = []
+        self._ready = 0
+        self._ready_changed = threading.Condition()
+        self._relay = threading.Thread(target=self._relay_events, name="environments-relay", daemon=True)
+        self._log_listener = logging.handlers.QueueListener(
+            self._logs, *logging.getLogger().handlers, respect_handler_level=True
+        )
+        self.stats = Invocations()
+
+    @property
+    def queue_name(self) -> str:
+        return self._spec.trigger.queue_name
+
+    def start(self) -> None:
+        self._log_listener.start()
+        self._relay.start()
+        name = self._spec.function.logical_id
+        for n in range(self._processes):
+            slots = slots_of(n, self._processes, self._spec.concurrency)
+            child = self._context.Process(
+                target=serve_environments,
+                args=(self._spec, slots, self._events, self._logs, self._stopping),
+                name=f"{name}-environments-{n}",
+                daemon=True,
+            )
+            child.start()
+            self._children.append(child)
+
+    def wait_ready(self) -> None:
+        """Until every child has built its environments' handlers."""
+        with self._ready_changed:
+            done = self._ready_changed.wait_for(
+                lambda: self._ready >= len(self._children) or any(not c.is_alive() for c in self._children),
+                timeout=READY_TIMEOUT_S,
+            )
+        if not done or self._ready < len(self._children):
+            raise FanoutError(f"{self._spec.function.logical_id}: local execution environments did not start")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for child in self._children:
+            child.join(STOP_TIMEOUT_S)
+            if child.is_alive():
+                child.terminate()
+                child.join()
+        self._children.clear()
+        self._events.put(("", None))  # ends the relay once the children's counts are in
+        self._relay.join()
+        self._log_listener.stop()
+
+    def _relay_events(self) -> None:
+        while True:
+            kind, value = self._events.get()
+            if kind == _STARTED:
+                self.stats.started_at(value)
+            elif kind == _ADDED:
+                self.stats.add(**value)
+            elif kind == _READY:
+                with self._ready_changed:
+                    self._ready += 1
+                    self._ready_changed.notify_all()
+            else:
+                return
+
+
+def serve_environments(
+    spec: MappingSpec,
+    slots: list[int],
+    events: Queue[tuple[str, Any]],
+    logs: Queue[logging.LogRecord],
+    stopping: Event,
+) -> None:
+    """A child process: its environments poll, invoke and delete until the parent says stop."""
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops us cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(logs)]
+    root.setLevel(spec.log_level)
+    session = use_endpoint(spec.endpoint_url)
+    sink = BackgroundSink(CloudWatchSink(session.client("cloudwatch")))
+    source = LocalEventSource(
+        session,
+        spec.function,
+        spec.trigger,
+        handler_factory(spec.function, session=session, metrics_sink=sink),
+        spec.concurrency,
+        spec.mapping_id,
+        slots,
+    )
+    source.stats = ForwardedInvocations(events)
+    source.start()
+    source.wait_ready()
+    events.put((_READY, os.getpid()))
+    parent = multiprocessing.parent_process()
+    while not stopping.wait(PARENT_CHECK_S):
+        if parent is not None and not parent.is_alive():
+            break
+    source.stop()
+    sink.close()
