@@ -165,7 +165,10 @@ class ProcessCpu(_Sampler):
         self._first = {key: used for key, (used, _) in _descendants(self._root).items()}
 
     def _sample(self) -> None:
-        self._last.update(_descendants(self._root))
+        for key, (used, command) in _descendants(self._root).items():
+            # A process on its way out has an empty command line: keep the one it had.
+            known = self._last.get(key, (0, ""))[1]
+            self._last[key] = (used, command or known)
 
     def seconds(self) -> dict[str, float]:
         totals: dict[str, float] = {}

@@ -23,6 +23,9 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("/splitter/", "Fanout splitter"),
     ("/infra/", "Fanout local runtime"),
     ("/fanout/", "Fanout shared"),
+    ("/moto/", "emulator (moto)"),
+    ("/werkzeug/", "emulator (moto)"),
+    ("/flask/", "emulator (moto)"),
 )
 
 

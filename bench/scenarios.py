@@ -143,7 +143,8 @@ def split_only(csv_paths: list[Path], trace_memory: bool) -> list[SplitMeasure]:
 
 
 def profile_fanout(csv_path: Path, api_url: str, in_flight: int, out: Path) -> tuple[Throughput, Path]:
-    """A Fanout run sampled by py-spy (on-CPU samples only), as collapsed stacks."""
+    """A Fanout run sampled by py-spy (on-CPU samples only), as collapsed stacks: this process,
+    the workers' processes and the emulator's."""
     import os
     import sys
 
@@ -164,6 +165,7 @@ def profile_fanout(csv_path: Path, api_url: str, in_flight: int, out: Path) -> t
             str(out),
             "--gil",
             "--nonblocking",
+            "--subprocesses",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

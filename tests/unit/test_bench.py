@@ -91,3 +91,17 @@ def test_aws_model_ramps_like_the_event_source_mapping_and_respects_the_api_cap(
     # AND too little memory makes the CPU the limit
     starved = estimate(1_000, 0.05, 0.01, memory_mb=128)
     assert starved.rows_per_s_per_environment < 160 and starved.cpu_share_used == 1.0
+
+
+def test_curve_points_run_whole_rounds_of_invocations_per_environment() -> None:
+    from bench.__main__ import _args, curve_rows, rows_per_invocation
+
+    # GIVEN the template's defaults: 100 rows a message, 10 messages an invocation
+    assert rows_per_invocation() == 1000
+    args = _args([])
+    # THEN each point runs five invocations per environment (C / 8 environments), capped
+    assert curve_rows(8, args) == 5_000
+    assert curve_rows(64, args) == 40_000
+    assert curve_rows(256, args) == 48_000
+    # AND --quick runs one round
+    assert curve_rows(64, _args(["--quick"])) == 8_000
