@@ -10,7 +10,6 @@ import csv
 import io
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from infra.demo_api import DemoApi
 from tests.chaos import ChaosPolicy, refused
 from tests.e2e.cli import fanout as run_fanout
-from tests.e2e.test_local_up import free_port
+from tests.e2e.cli import local_up
 
 pytestmark = pytest.mark.e2e
 
@@ -41,38 +40,11 @@ def chaos() -> Iterator[DemoApi]:
 
 @pytest.fixture
 def endpoint(chaos: DemoApi, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "local-up.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "infra.cli",
-            "local",
-            "up",
-            "--api-url",
-            chaos.url,
-            "--port",
-            str(port),
-            "--param",
-            "RequestTimeoutSeconds=1",
-            "--concurrency",
-            "4",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while fanout(url, "status").returncode != 0:
-        assert time.monotonic() < deadline and process.poll() is None, "local stack did not come up"
-        time.sleep(0.5)
-    try:
+    with (
+        (tmp_path / "local-up.log").open("w") as log,
+        local_up(chaos.url, "--param", "RequestTimeoutSeconds=1", "--concurrency", "4", log=log) as url,
+    ):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def stalled_keys(job_id: str) -> set[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,10 @@ import pytest
 
 from infra.demo_api import Call, DemoApi, Reply
 from tests.e2e.chromium import Page
-from tests.e2e.cli import fanout
+from tests.e2e.cli import fanout, free_port
+from tests.e2e.cli import local_up as run_local_up
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -37,21 +31,8 @@ def api() -> Iterator[DemoApi]:
 
 @pytest.fixture
 def local_up(api: DemoApi) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "local", "up", "--api-url", api.url, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    first = process.stdout.readline()
-    assert first.startswith("local stack up at"), first
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with run_local_up(api.url) as url:
+        yield url
 
 
 def test_ctrl_c_stops_the_stack_and_every_process_it_started_cleanly(api: DemoApi) -> None:

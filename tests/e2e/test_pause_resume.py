@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from infra.demo_api import DemoApi
 from tests.e2e.cli import fanout as run_fanout
-from tests.e2e.test_local_up import free_port
+from tests.e2e.cli import local_up
 
 pytestmark = pytest.mark.e2e
 
@@ -31,39 +30,10 @@ def api() -> Iterator[DemoApi]:
 
 @pytest.fixture
 def endpoint(api: DemoApi) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "infra.cli",
-            "local",
-            "up",
-            "--api-url",
-            api.url,
-            "--port",
-            str(port),
-            "--concurrency",
-            "2",
-            "--threads",
-            "2",
-            # small batches: a paused mapping still lets running invocations finish theirs
-            "--param",
-            "RowsPerMessage=10",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while fanout(url, "status").returncode != 0:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.5)
-    try:
+    # small batches: a paused mapping still lets running invocations finish theirs
+    flags = ("--concurrency", "2", "--threads", "2", "--param", "RowsPerMessage=10")
+    with local_up(api.url, *flags) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def settle(api: DemoApi, quiet_s: float = 3.0, timeout_s: float = 60.0) -> int:
