@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
 from infra.runtime import DEFAULT_PROCESSES
@@ -13,14 +14,41 @@ DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
 DEFAULT_THREADS = 8
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` (to `high`, if given)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {low}")
+        return value
+
+    return parse
+
+
+def number_above(low: float, *, inclusive: bool) -> Callable[[str], float]:
+    """An argparse type: a number above `low` (or equal to it, when `inclusive`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < low or (value == low and not inclusive):
+            bound = "must be at least" if inclusive else "must be above"
+            raise argparse.ArgumentTypeError(f"{value} {bound} {low:g}")
+        return value
+
+    return parse
+
+
+positive_int = whole_number(1)
+non_negative_float = number_above(0, inclusive=True)
 
 
 def add_scale_flags(cmd: argparse.ArgumentParser) -> None:
@@ -87,16 +115,6 @@ def format_metadata(args: argparse.Namespace) -> dict[str, str]:
     """The format flags given, as the file's fanout-* metadata."""
     given = {name: getattr(args, name) for name in ("delimiter", "quote", "encoding", "header")}
     return {METADATA_PREFIX + name: value for name, value in given.items() if value is not None}
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
 
 
 def add_budget_flags(cmd: argparse.ArgumentParser) -> None:

@@ -6,22 +6,11 @@ import argparse
 from typing import Any
 
 from fanout.errors import InputError
+from infra.commands.common import whole_number
 from infra.stack_ref import StackConnection, add_stack_flags, connect
 
 # ScalingConfig.MaximumConcurrency: 2 to 1,000 (Lambda API Reference, ScalingConfig).
 MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY = 2, 1000
-
-
-def _mapping_concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not MIN_MAPPING_CONCURRENCY <= value <= MAX_MAPPING_CONCURRENCY:
-        raise argparse.ArgumentTypeError(
-            f"{value} is outside {MIN_MAPPING_CONCURRENCY}..{MAX_MAPPING_CONCURRENCY}"
-        )
-    return value
 
 
 def register(commands: Any) -> None:
@@ -31,7 +20,12 @@ def register(commands: Any) -> None:
         description="Set the work queue mapping's maximum concurrency (ScalingConfig.MaximumConcurrency) "
         "while jobs run; it stays within the worker's reserved concurrency.",
     )
-    throttle.add_argument("--max-concurrency", type=_mapping_concurrency, required=True, metavar="N")
+    throttle.add_argument(
+        "--max-concurrency",
+        type=whole_number(MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY),
+        required=True,
+        metavar="N",
+    )
     pause: argparse.ArgumentParser = commands.add_parser(
         "pause",
         help="stop starting worker invocations",

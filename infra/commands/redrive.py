@@ -5,20 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from infra.commands.common import positive_int
+from infra.commands.common import number_above, positive_int
 from infra.dead_letter_access import redrive_for
 from infra.redrive import RedriveRequest
 from infra.stack_ref import add_stack_flags, connect
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be above 0")
-    return value
 
 
 def register(commands: Any) -> None:
@@ -31,7 +21,9 @@ def register(commands: Any) -> None:
     )
     cmd.add_argument("--job", metavar="JOB", help="only this job's messages")
     cmd.add_argument("--max", type=positive_int, metavar="N", help="at most N messages")
-    cmd.add_argument("--rate", type=_positive_float, metavar="R", help="at most R messages a second")
+    cmd.add_argument(
+        "--rate", type=number_above(0, inclusive=False), metavar="R", help="at most R messages a second"
+    )
     cmd.add_argument("--dry-run", action="store_true", help="say what would move; move nothing")
     add_stack_flags(cmd)
     cmd.set_defaults(execute=execute)

@@ -1,0 +1,31 @@
+"""The CLI's number arguments: one rule each, one message each."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from infra.commands.common import number_above, whole_number
+
+
+def test_whole_numbers_within_their_range() -> None:
+    parse = whole_number(2, 1000)
+    assert parse("2") == 2 and parse("1000") == 1000
+    with pytest.raises(argparse.ArgumentTypeError, match=r"1 is outside 2\.\.1000"):
+        parse("1")
+    with pytest.raises(argparse.ArgumentTypeError, match="'x' is not a whole number"):
+        parse("x")
+    with pytest.raises(argparse.ArgumentTypeError, match="0 must be at least 1"):
+        whole_number(1)("0")
+
+
+def test_numbers_above_a_bound_with_or_without_it() -> None:
+    assert number_above(0, inclusive=True)("0") == 0.0
+    assert number_above(0, inclusive=False)("0.5") == 0.5
+    with pytest.raises(argparse.ArgumentTypeError, match="must be above 0"):
+        number_above(0, inclusive=False)("0")
+    with pytest.raises(argparse.ArgumentTypeError, match="must be at least 0"):
+        number_above(0, inclusive=True)("-1")
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a number"):
+        number_above(0, inclusive=True)("fast")
