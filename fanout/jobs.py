@@ -237,20 +237,26 @@ class JobStore:
             },
         )
 
-    def claim_report(self, job_id: str) -> float | None:
+    def claim_report(self, job_id: str, rows_posted: int) -> float | None:
         """Marks a finished job as being reported; the time it finished, or None if already claimed.
 
         The condition makes the claim exactly-once-ish: of every worker (and the splitter) that
-        sees the job finished, one alone reports it.
+        sees the job finished, one alone reports it. A job finishes again when a redrive posts
+        rows that had failed: more rows posted than the last report counted claims a new one.
         """
         finished = time.time()
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET finished = :f, reported_at = :now",
-                ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(reported_at)",
-                ExpressionAttributeValues={":f": {"N": repr(finished)}, ":now": {"S": now_iso()}},
+                UpdateExpression="SET finished = :f, reported_at = :now, reported_posted = :posted",
+                ConditionExpression="attribute_exists(job_id) AND "
+                "(attribute_not_exists(reported_at) OR reported_posted < :posted)",
+                ExpressionAttributeValues={
+                    ":f": {"N": repr(finished)},
+                    ":now": {"S": now_iso()},
+                    ":posted": {"N": str(rows_posted)},
+                },
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return None
@@ -261,7 +267,7 @@ class JobStore:
         self._db.update_item(
             TableName=self._table,
             Key={"job_id": {"S": job_id}},
-            UpdateExpression="REMOVE finished, reported_at",
+            UpdateExpression="REMOVE finished, reported_at, reported_posted",
         )
 
     def fail_split(self, job_id: str, reason: str) -> None:

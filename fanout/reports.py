@@ -58,7 +58,7 @@ class JobReporter:
         job = self._jobs.get(job_id)
         if job is None or not job.is_finished:
             return None
-        finished = self._jobs.claim_report(job_id)
+        finished = self._jobs.claim_report(job_id, job.rows_posted)
         if finished is None:
             return None
         report = report_for(job, finished - job.started)

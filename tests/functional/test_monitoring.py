@@ -143,3 +143,34 @@ def test_a_finished_job_is_reported_to_the_bucket_and_announced_once(
     assert (event["source"], event["detail-type"]) == (EVENT_SOURCE, EVENT_DETAIL_TYPE)
     assert event["detail"]["rows_posted"] == 20
     assert event["detail"]["report"] == f"s3://{bucket}/{report_key(job.job_id)}"
+
+
+def test_a_redrive_that_posts_failed_rows_reports_the_job_again(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    # GIVEN a finished job whose row 7 the API refused: its report counts one failed row
+    api.decide = lambda call: Reply(400) if call.payload.get("id") == "7" else Reply()
+    rows = "".join(f"{n},name {n}\n" for n in range(1, 11))
+    run_job(session, stack, ListSink(), f"id,name\n{rows}".encode())
+    jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+    (job,) = jobs.list()
+    s3, bucket = session.client("s3"), stack.outputs["DataBucketName"]
+
+    def stored_report() -> dict[str, Any]:
+        body = s3.get_object(Bucket=bucket, Key=report_key(job.job_id))["Body"].read()
+        return dict(json.loads(body))
+
+    first = stored_report()
+    assert (first["state"], first["rows_posted"], first["rows_failed"]) == ("done_with_failures", 9, 1)
+    # WHEN the API is fixed and the dead-lettered row is redriven and posted
+    api.decide = lambda call: Reply()
+    dead = receive_all(session, stack.outputs["DeadLetterQueueUrl"], visibility=30)
+    worker = build_worker(stack.functions["WorkerFunction"].environment, session, metrics_sink=ListSink())
+    response = worker.handle(event_for(stack, "WorkerFunction", dead), context_for(stack, "WorkerFunction"))
+    assert response == {"batchItemFailures": []}
+    # THEN the report says what the job came to: every row posted
+    second = stored_report()
+    assert (second["state"], second["rows_posted"], second["rows_failed"]) == ("done", 10, 0)
+    # AND looking again reports nothing new
+    again = JobReporter(jobs, s3, session.client("events")).report_if_finished(job.job_id)
+    assert again is None
