@@ -30,15 +30,9 @@ def _serialize_dynamodb_writes() -> None:
     """
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.RLock()
-    for name in ("transact_write_items", "update_item", "put_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: object, *args: object, _original: Any = original, **kwargs: object) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, locked)
+    _hold_while_running(
+        threading.RLock(), DynamoDBBackend, ("transact_write_items", "update_item", "put_item", "delete_item")
+    )
 
 
 def _serialize_sqs_receives() -> None:
@@ -67,14 +61,19 @@ def _serialize_sqs_receives() -> None:
             self.get_queue(queue_name).wait_for_messages(min(remaining, 1.0))
 
     setattr(SQSBackend, "receive_message", locked_receive)  # noqa: B010
-    for name in ("delete_message", "change_message_visibility"):
-        original = getattr(SQSBackend, name)
+    _hold_while_running(lock, SQSBackend, ("delete_message", "change_message_visibility"))
+
+
+def _hold_while_running(lock: threading.RLock, backend: type, methods: tuple[str, ...]) -> None:
+    """Replaces each of the backend's methods by one that runs it holding `lock`."""
+    for name in methods:
+        original = getattr(backend, name)
 
         def locked(self: object, *args: object, _original: Any = original, **kwargs: object) -> Any:
             with lock:
                 return _original(self, *args, **kwargs)
 
-        setattr(SQSBackend, name, locked)
+        setattr(backend, name, locked)
 
 
 def _event_source_mappings_as_configuration() -> None:
