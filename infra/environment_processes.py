@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
@@ -30,6 +31,7 @@ from infra.local_stack import LocalFunction, SqsTrigger
 
 # A child's cold start: an interpreter, boto3 and the handler's clients (about 2 s of CPU here).
 READY_TIMEOUT_S = 120.0
+READY_CHECK_S = 0.2
 # After stop, environments finish the invocation they are in; past this they are terminated.
 STOP_TIMEOUT_S = 60.0
 # How often a child checks that its parent is still there (a killed CLI leaves no orphans).
@@ -112,14 +114,16 @@ class ProcessEventSource:
             self._children.append(child)
 
     def wait_ready(self) -> None:
-        """Until every child has built its environments' handlers."""
+        """Until every child has built its environments' handlers; fails as soon as one died."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
         with self._ready_changed:
-            done = self._ready_changed.wait_for(
-                lambda: self._ready >= len(self._children) or any(not c.is_alive() for c in self._children),
-                timeout=READY_TIMEOUT_S,
-            )
-        if not done or self._ready < len(self._children):
-            raise FanoutError(f"{self._spec.function.logical_id}: local execution environments did not start")
+            # A child that dies sends nothing: look at the children between notifications too.
+            while self._ready < len(self._children):
+                if time.monotonic() > deadline or any(not c.is_alive() for c in self._children):
+                    raise FanoutError(
+                        f"{self._spec.function.logical_id}: local execution environments did not start"
+                    )
+                self._ready_changed.wait(READY_CHECK_S)
 
     def stop(self) -> None:
         self._stopping.set()
