@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import NoReturn
 
 from fanout.errors import FanoutError
@@ -37,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        code: int = args.execute(args)
+        with _terminate_as_interrupt():
+            code: int = args.execute(args)
     except FanoutError as exc:
         print(f"fanout {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_NOT_ATTEMPTED
@@ -45,6 +50,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fanout {args.command}: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill PID`, a service manager) stops a command the way Ctrl-C does.
+
+    Its default action ends the process on the spot: the emulator and the workers' processes
+    it started were then left to notice on their own, and the run's report was never written.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

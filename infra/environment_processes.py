@@ -36,6 +36,8 @@ READY_CHECK_S = 0.2
 STOP_TIMEOUT_S = 60.0
 # How often a child checks that its parent is still there (a killed CLI leaves no orphans).
 PARENT_CHECK_S = 1.0
+# A worker process's exit status when it stopped because its parent had gone.
+PARENT_GONE_EXIT = 70
 
 _READY = "ready"
 _STARTED = "started"
@@ -183,6 +185,10 @@ def serve_environments(
     parent = multiprocessing.parent_process()
     while not stopping.wait(PARENT_CHECK_S):
         if parent is not None and not parent.is_alive():
-            break
+            # The CLI was killed outright and the emulator it started went with it: a graceful
+            # stop would wait out invocations whose every call now fails and is retried (seen:
+            # minutes). Stop as a killed Lambda environment does; SQS redelivers what was not
+            # deleted, and a row posted again carries the same Idempotency-Key.
+            os._exit(PARENT_GONE_EXIT)
     source.stop()
     sink.close()

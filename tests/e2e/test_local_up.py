@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -38,23 +39,74 @@ def local_up(api: DemoApi) -> Iterator[str]:
 def test_ctrl_c_stops_the_stack_and_every_process_it_started_cleanly(api: DemoApi) -> None:
     # GIVEN `fanout local up` in a terminal of its own (a process group: the emulator, the
     # workers' processes and the CLI)
+    with _local_up_in_own_group(api.url) as (process, _):
+        # WHEN Ctrl-C reaches the whole group, as a terminal sends it
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        # THEN the stack stops in order: exit 0, no traceback, no process of the group left behind
+        assert process.returncode == 0, output
+        assert "Traceback" not in output
+        _wait_group_gone(process.pid, within_s=10)
+
+
+def test_terminate_stops_the_stack_as_ctrl_c_does(api: DemoApi) -> None:
+    # GIVEN `fanout local up` in a process group of its own
+    with _local_up_in_own_group(api.url) as (process, _):
+        # WHEN only the CLI is sent SIGTERM (`kill PID`, a service manager stopping it)
+        process.terminate()
+        output, _ = process.communicate(timeout=60)
+        # THEN it stops as Ctrl-C stops it: exit 0, no traceback, every process it started gone
+        assert process.returncode == 0, output
+        assert "stopping" in output
+        assert "Traceback" not in output
+        _wait_group_gone(process.pid, within_s=10)
+
+
+def test_worker_processes_do_not_outlive_a_killed_cli(tmp_path: Path) -> None:
+    # GIVEN `fanout local up` in the middle of an invocation (every call takes a second)
+    with DemoApi(latency_s=(1.0, 1.0)) as slow, _local_up_in_own_group(slow.url) as (process, endpoint):
+        source = tmp_path / "slow.csv"
+        source.write_text("id\n" + "".join(f"{n}\n" for n in range(1, 2001)))
+        assert fanout("drop", str(source), env={"AWS_ENDPOINT_URL": endpoint}).returncode == 0
+        deadline = time.monotonic() + 60
+        while not slow.stats()["calls"]:
+            assert time.monotonic() < deadline, "no row reached the API"
+            time.sleep(0.2)
+        # WHEN the CLI is killed outright, with no chance to stop what it started
+        process.kill()
+        process.wait(timeout=10)
+        # THEN its worker processes and the emulator go too, without finishing the invocation
+        # (a thousand one-second rows on eight threads: two minutes)
+        _wait_group_gone(process.pid, within_s=20)
+
+
+@contextmanager
+def _local_up_in_own_group(api_url: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`fanout local up` as a terminal runs it (a process group of its own); and its endpoint.
+
+    Whatever the test did, no process of the group outlives it.
+    """
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "local", "up", "--api-url", api.url, "--port", str(free_port())],
+        [sys.executable, "-m", "infra.cli", "local", "up", "--api-url", api_url, "--port", str(free_port())],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
-    assert process.stdout is not None
-    assert process.stdout.readline().startswith("local stack up at")
-    # WHEN Ctrl-C reaches the whole group, as a terminal sends it
-    os.killpg(process.pid, signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
-    # THEN the stack stops in order: exit 0, no traceback, no process of the group left behind
-    assert process.returncode == 0, output
-    assert "Traceback" not in output
-    deadline = time.monotonic() + 10
-    while group_alive(process.pid):
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("local stack up at "), first
+        yield process, first.split()[4]
+    finally:
+        if group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def _wait_group_gone(group: int, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while group_alive(group):
         assert time.monotonic() < deadline, "processes of the stack outlived it"
         time.sleep(0.2)
 
