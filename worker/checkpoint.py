@@ -4,7 +4,8 @@ If an invocation dies mid-batch (a crash, a kill, the Lambda timeout), the rows 
 last checkpoint are not posted again on redelivery; only the rows of the last interval can be,
 and those carry the same Idempotency-Key. The job's counters move with each checkpoint, so
 progress shows while a large batch is under way. One checkpoint covers every message of the
-invocation in one transaction.
+invocation in one transaction, written from a thread of its own: the posting thread that finds
+a checkpoint due goes on posting (each checkpoint is two ledger round trips).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from concurrent.futures import wait as wait_for
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -34,8 +37,12 @@ class Checkpoint:
         ledger: Ledger,
         interval_s: float = CHECKPOINT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        recorder: Executor | None = None,
     ) -> None:
+        """`recorder` runs the checkpoints; without one, the posting thread that finds one due does."""
         self._ledger = ledger
+        self._recorder = recorder
+        self._pending: Future[None] | None = None
         self._interval_s = interval_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -57,13 +64,30 @@ class Checkpoint:
             if due:
                 self._recording = True
                 batch, self._unrecorded = self._unrecorded, {}
+                if self._recorder is not None:
+                    # Under the lock, so `_pending` is always the latest checkpoint.
+                    self._pending = self._recorder.submit(self._record_then_release, batch)
+                    return
         if due:
-            try:
-                self._record(batch)
-            finally:
-                with self._lock:
-                    self._recording = False
-                    self._last = self._clock()
+            self._record_then_release(batch)
+
+    def wait(self) -> None:
+        """Until the checkpoint under way, if any, is written: settling must not race it."""
+        if self._pending is not None:
+            self._pending.result()
+
+    def join(self) -> None:
+        """As `wait`, leaving any error to whoever calls `wait`."""
+        if self._pending is not None:
+            wait_for([self._pending])
+
+    def _record_then_release(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
+        try:
+            self._record(batch)
+        finally:
+            with self._lock:
+                self._recording = False
+                self._last = self._clock()
 
     def _record(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
         outcomes = [Outcome(m.key, m.job_id, frozenset(rows)) for m, rows in batch.values()]

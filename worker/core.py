@@ -72,6 +72,7 @@ class Worker:
         self._sqs = sqs
         self._dlq_url = dlq_url
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post")
+        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._max_receive_count = max_receive_count
         self._queue_urls: dict[str | None, str] = {}
         self._metrics_target = metrics_target
@@ -79,11 +80,12 @@ class Worker:
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        checkpoint = Checkpoint(self._ledger)
+        checkpoint = Checkpoint(self._ledger, recorder=self._recorder)
         settled: list[Change] = []
         try:
             return self._handle(event, context, checkpoint, settled)
         finally:
+            checkpoint.join()
             tally = MetricSet()
             _count_rows(tally, [*checkpoint.recorded, *settled])
             add_calls(tally, self._poster.calls.drain())
@@ -96,7 +98,7 @@ class Worker:
         records = event.get("Records", [])
         messages = self._start(records, lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S)), checkpoint)
         try:
-            settled.extend(self._settle(list(messages.values())))
+            settled.extend(self._settle(list(messages.values()), checkpoint))
             # Whoever settles a job's last row reports it (the job record's flag picks one).
             for job_id in sorted({entry.message.job_id for entry in messages.values()}):
                 self._reporter.report_if_finished(job_id)
@@ -140,7 +142,7 @@ class Worker:
             started[message_id] = _Message(record, message, futures)
         return started
 
-    def _settle(self, messages: list[_Message]) -> list[Change]:
+    def _settle(self, messages: list[_Message], checkpoint: Checkpoint) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
         for entry in messages:
             results = [future.result() for future in entry.futures]
@@ -153,6 +155,7 @@ class Worker:
             }
             entry.still_open = len(results) - len(entry.posted) - len(entry.failures)
             entry.throttled = sum(r.throttled for r in results)
+        checkpoint.wait()
         self._dead_letter([e for e in messages if e.failures])
         outcomes = [
             Outcome(e.message.key, e.message.job_id, frozenset(e.posted), frozenset(e.failures), e.throttled)

@@ -1,3 +1,5 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fanout.contract import Row, WorkMessage
@@ -55,3 +57,31 @@ def test_a_checkpoint_does_not_start_while_another_is_recording() -> None:
     now[0] += 1.0
     checkpoint.add(m, RowResult(3, posted=True))
     assert sorted(ledger.calls[1][0].posted) == [2, 3]
+
+
+def test_with_a_recorder_the_posting_thread_goes_on_and_wait_returns_once_written() -> None:
+    now = [0.0]
+    written = threading.Event()
+    release = threading.Event()
+
+    class BlockingLedger(RecordingLedger):
+        def record(self, outcomes: list[Outcome]) -> dict[str, Any]:
+            release.wait(5)
+            self.calls.append(outcomes)
+            written.set()
+            return {}
+
+    ledger = BlockingLedger()
+    m = WorkMessage("j", 1, ("x",), (Row(1, ("1",)),))
+    with ThreadPoolExecutor(max_workers=1) as recorder:
+        checkpoint = Checkpoint(ledger, interval_s=1.0, clock=lambda: now[0], recorder=recorder)  # type: ignore[arg-type]
+        now[0] = 1.0
+        # WHEN a row finishes with a checkpoint due and the ledger is slow to answer
+        checkpoint.add(m, RowResult(1, posted=True))
+        # THEN the posting thread is back before the checkpoint is written
+        assert not written.is_set()
+        release.set()
+        # AND wait() returns only once it is
+        checkpoint.wait()
+        assert written.is_set()
+        assert [sorted(o.posted) for o in ledger.calls[0]] == [[1]]

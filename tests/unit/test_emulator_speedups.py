@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import time
 
-from moto import backends
+import boto3
+import pytest
+from moto import backends, mock_aws
 from moto.core import utils
 from moto.sqs import models
 
@@ -30,3 +32,37 @@ def test_sqs_clock_reads_now_as_moto_did_and_converts_given_times_the_long_way()
     # AND routing sees the same moto modules, listed once
     assert sorted(backends.list_of_moto_modules()) == listed_before
     assert "sqs" in backends.list_of_moto_modules()
+
+
+def test_an_update_expression_is_parsed_once_and_every_write_still_gets_its_own_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
+        monkeypatch.setenv(name, value)
+    apply_speedups()
+    expression = "SET version = :next ADD posted :p"
+    # THEN one expression is parsed once
+    assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(
+            TableName="ledger",
+            KeySchema=[{"AttributeName": "message", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "message", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # WHEN two transactions write the same expression with different values
+        for version, rows in ((1, ["1", "2"]), (2, ["3"])):
+            update = {
+                "TableName": "ledger",
+                "Key": {"message": {"S": "j#1"}},
+                "UpdateExpression": expression,
+                "ExpressionAttributeValues": {":next": {"N": str(version)}, ":p": {"NS": rows}},
+            }
+            db.transact_write_items(TransactItems=[{"Update": update}])
+        # THEN each write applied its own values
+        item = db.get_item(TableName="ledger", Key={"message": {"S": "j#1"}})["Item"]
+    assert item["version"] == {"N": "2"}
+    assert sorted(item["posted"]["NS"]) == ["1", "2", "3"]
