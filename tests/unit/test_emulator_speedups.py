@@ -66,3 +66,37 @@ def test_an_update_expression_is_parsed_once_and_every_write_still_gets_its_own_
         item = db.get_item(TableName="ledger", Key={"message": {"S": "j#1"}})["Item"]
     assert item["version"] == {"N": "2"}
     assert sorted(item["posted"]["NS"]) == ["1", "2", "3"]
+
+
+def test_a_message_past_the_queues_retention_period_is_not_received_and_others_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
+        monkeypatch.setenv(name, value)
+    apply_speedups()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": "old", "MessageBody": "old"}, {"Id": "new", "MessageBody": "new"}]
+        )
+        # GIVEN the second message sent 61 seconds ago, past the queue's 60 s retention period
+        # (moto stops at the first expired message: it assumes they expire in order)
+        queue = next(iter(sqs_backends.values()))["us-east-1"].get_queue("q")
+        expired = next(m for m in queue._messages if m.body == "new")
+        expired.sent_timestamp -= 61_000
+        # WHEN both are received
+        attribute_reads = []
+        read_attributes = SQSBackend.get_queue_attributes
+        monkeypatch.setattr(
+            SQSBackend,
+            "get_queue_attributes",
+            lambda *args: attribute_reads.append(args) or read_attributes(*args),
+        )
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    # THEN only the one within the period comes back
+    assert [m["Body"] for m in received] == ["old"]
+    # AND without computing the queue's attributes (each a pass over every message) per message
+    assert attribute_reads == []
