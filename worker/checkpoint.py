@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.contract import WorkMessage
 from fanout.errors import FanoutError
-from worker.ledger import Change, Ledger, Outcome
+from worker.ledger import Change, Ledger, Outcome, Settled
 from worker.poster import RowResult
 
 log = logging.getLogger("fanout.worker")
@@ -38,10 +38,12 @@ class Checkpoint:
         interval_s: float = CHECKPOINT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         recorder: Executor | None = None,
+        known: dict[str, Settled] | None = None,
     ) -> None:
         """`recorder` runs the checkpoints; without one, the posting thread that finds one due does."""
         self._ledger = ledger
         self._recorder = recorder
+        self._known = known  # the invocation's view of its ledger items (Ledger.record)
         self._pending: Future[None] | None = None
         self._interval_s = interval_s
         self._clock = clock
@@ -92,7 +94,7 @@ class Checkpoint:
     def _record(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
         outcomes = [Outcome(m.key, m.job_id, frozenset(rows)) for m, rows in batch.values()]
         try:
-            self.recorded.extend(self._ledger.record(outcomes).values())
+            self.recorded.extend(self._ledger.record(outcomes, self._known).values())
         except (FanoutError, ClientError, BotoCoreError):
             # Not lost: settling the batch records every posted row again.
             log.warning(

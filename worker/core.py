@@ -29,7 +29,7 @@ from fanout.queues import queue_url_for_arn, send_message_batch
 from fanout.reports import JobReporter
 from worker.calls import add_calls
 from worker.checkpoint import Checkpoint
-from worker.ledger import Change, Ledger, Outcome
+from worker.ledger import Change, Ledger, Outcome, Settled
 from worker.poster import RowPoster, RowResult
 
 if TYPE_CHECKING:
@@ -80,10 +80,13 @@ class Worker:
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        checkpoint = Checkpoint(self._ledger, recorder=self._recorder)
+        # The ledger items of this invocation's messages as it last read or wrote them: the
+        # checkpoints and the settle write without reading them again (Ledger.record).
+        known: dict[str, Settled] = {}
+        checkpoint = Checkpoint(self._ledger, recorder=self._recorder, known=known)
         settled: list[Change] = []
         try:
-            return self._handle(event, context, checkpoint, settled)
+            return self._handle(event, context, checkpoint, settled, known)
         finally:
             checkpoint.join()
             tally = MetricSet()
@@ -93,12 +96,18 @@ class Worker:
             self._metrics_target.publish(tally)
 
     def _handle(
-        self, event: dict[str, Any], context: Any, checkpoint: Checkpoint, settled: list[Change]
+        self,
+        event: dict[str, Any],
+        context: Any,
+        checkpoint: Checkpoint,
+        settled: list[Change],
+        known: dict[str, Settled],
     ) -> dict[str, Any]:
         records = event.get("Records", [])
-        messages = self._start(records, lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S)), checkpoint)
+        post_by = lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S))
+        messages = self._start(records, post_by, checkpoint, known)
         try:
-            settled.extend(self._settle(list(messages.values()), checkpoint))
+            settled.extend(self._settle(list(messages.values()), checkpoint, known))
             # Whoever settles a job's last row reports it (the job record's flag picks one).
             for job_id in sorted({entry.message.job_id for entry in messages.values()}):
                 self._reporter.report_if_finished(job_id)
@@ -121,10 +130,15 @@ class Worker:
         return dict(process_partial_response(event, report, processor, context))
 
     def _start(
-        self, records: list[dict[str, Any]], post_by: Callable[[], float], checkpoint: Checkpoint
+        self,
+        records: list[dict[str, Any]],
+        post_by: Callable[[], float],
+        checkpoint: Checkpoint,
+        known: dict[str, Settled],
     ) -> dict[str, _Message]:
         parsed = {r["messageId"]: (r, m) for r in records if (m := _parse(r["body"])) is not None}
         settled = self._ledger.settled_many(m.key for _, m in parsed.values())
+        known.update(settled)
 
         def post(message: WorkMessage, row: Row) -> RowResult:
             result = self._poster.post(message.job_id, message.columns, row, post_by)
@@ -142,7 +156,9 @@ class Worker:
             started[message_id] = _Message(record, message, futures)
         return started
 
-    def _settle(self, messages: list[_Message], checkpoint: Checkpoint) -> list[Change]:
+    def _settle(
+        self, messages: list[_Message], checkpoint: Checkpoint, known: dict[str, Settled]
+    ) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
         for entry in messages:
             results = [future.result() for future in entry.futures]
@@ -161,7 +177,7 @@ class Worker:
             Outcome(e.message.key, e.message.job_id, frozenset(e.posted), frozenset(e.failures), e.throttled)
             for e in messages
         ]
-        changes = self._ledger.record(outcomes)
+        changes = self._ledger.record(outcomes, known)
         for entry in messages:
             change = changes.get(entry.message.key)
             log.info(

@@ -55,6 +55,14 @@ class Settled:
     failed: frozenset[int]
     version: int
 
+    def after(self, change: Change) -> Settled:
+        """The item once `change` is written (a write only when there is something to change)."""
+        if not change:
+            return self
+        return Settled(
+            self.posted | change.posted, (self.failed | change.failed) - change.recovered, self.version + 1
+        )
+
 
 EMPTY = Settled(frozenset(), frozenset(), 0)
 
@@ -142,18 +150,27 @@ class Ledger:
                 request = response.get("UnprocessedKeys") or None
         return found
 
-    def record(self, outcomes: list[Outcome]) -> dict[str, Change]:
-        """Marks rows posted or failed; posted rows that had failed before count as recovered."""
+    def record(self, outcomes: list[Outcome], known: dict[str, Settled] | None = None) -> dict[str, Change]:
+        """Marks rows posted or failed; posted rows that had failed before count as recovered.
+
+        `known`: the items as this invocation last read or wrote them, kept up to date here. With
+        every item in it, the transaction is tried without reading them first; the version
+        condition catches anyone else's write, and then they are read as usual.
+        """
         changes: dict[str, Change] = {}
         for chunk in _chunks(
             [o for o in outcomes if o.posted or o.failed or o.throttled], MESSAGES_PER_TRANSACTION
         ):
-            changes.update(self._record_chunk(chunk))
+            changes.update(self._record_chunk(chunk, {} if known is None else known))
         return changes
 
-    def _record_chunk(self, outcomes: list[Outcome]) -> dict[str, Change]:
+    def _record_chunk(self, outcomes: list[Outcome], known: dict[str, Settled]) -> dict[str, Change]:
+        keys = [o.message_key for o in outcomes]
         for attempt in range(1, RECORD_ATTEMPTS + 1):
-            before = self.settled_many(o.message_key for o in outcomes)
+            if attempt == 1 and all(key in known for key in keys):
+                before = {key: known[key] for key in keys}
+            else:
+                before = self.settled_many(keys)
             changes = {o.message_key: Change.of(o, before[o.message_key]) for o in outcomes}
             actions = self._actions(outcomes, before, changes)
             if not actions:
@@ -165,6 +182,7 @@ class Ledger:
                     raise
                 self._sleep(backoff_delay(attempt, RECORD_BACKOFF_BASE_S, RECORD_BACKOFF_CAP_S))
                 continue
+            known.update((key, before[key].after(changes[key])) for key in keys)
             return changes
         raise RetryableError(f"ledger of {len(outcomes)} messages kept changing under us")
 

@@ -119,3 +119,31 @@ def test_concurrent_ledger_transactions_lose_no_counts(session: boto3.Session, s
     [t.join() for t in threads]
     # THEN the job's counter is the sum of them all
     assert job(session, stack).rows_posted == 8 * 10 * 3
+
+
+def test_a_ledger_write_from_what_the_invocation_knows_reads_nothing_and_a_stale_view_counts_right(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    setup_job(session, stack, [])
+    dynamodb = session.client("dynamodb")
+    book = Ledger(dynamodb, stack.outputs["LedgerTableName"], stack.outputs["JobsTableName"])
+    reads: list[str] = []
+    dynamodb.meta.events.register("before-call.dynamodb.BatchGetItem", lambda **kwargs: reads.append("read"))
+    key = f"{JOB}#1"
+    # GIVEN an invocation that read its message's ledger item at its start
+    known = book.settled_many([key])
+    reads.clear()
+    # WHEN it checkpoints rows 1-2, then settles rows 1-3
+    book.record([Outcome(key, JOB, frozenset({1, 2}))], known)
+    book.record([Outcome(key, JOB, frozenset({1, 2, 3}))], known)
+    # THEN it wrote from what it knew, without reading the item again
+    assert reads == []
+    assert known[key].posted == {1, 2, 3}
+    # AND WHEN another invocation holding the same message records rows 4-5 meanwhile
+    book.record([Outcome(key, JOB, frozenset({4, 5}))])
+    reads.clear()
+    book.record([Outcome(key, JOB, frozenset({3, 4, 5, 6}))], known)
+    # THEN the stale view loses the version check, is read again, and only row 6 is new
+    assert reads == ["read"]
+    assert job(session, stack).rows_posted == 6
+    assert book.settled(key).posted == {1, 2, 3, 4, 5, 6}

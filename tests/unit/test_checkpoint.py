@@ -12,7 +12,7 @@ class RecordingLedger:
     def __init__(self) -> None:
         self.calls: list[list[Outcome]] = []
 
-    def record(self, outcomes: list[Outcome]) -> dict[str, Any]:
+    def record(self, outcomes: list[Outcome], known: Any = None) -> dict[str, Any]:
         self.calls.append(outcomes)
         return {}
 
@@ -38,7 +38,7 @@ def test_a_checkpoint_does_not_start_while_another_is_recording() -> None:
     checkpoint: Checkpoint
 
     class SlowLedger(RecordingLedger):
-        def record(self, outcomes: list[Outcome]) -> dict[str, Any]:
+        def record(self, outcomes: list[Outcome], known: Any = None) -> dict[str, Any]:
             # While this one records, time passes and another row finishes
             now[0] += 5.0
             if len(self.calls) == 0:
@@ -65,7 +65,7 @@ def test_with_a_recorder_the_posting_thread_goes_on_and_wait_returns_once_writte
     release = threading.Event()
 
     class BlockingLedger(RecordingLedger):
-        def record(self, outcomes: list[Outcome]) -> dict[str, Any]:
+        def record(self, outcomes: list[Outcome], known: Any = None) -> dict[str, Any]:
             release.wait(5)
             self.calls.append(outcomes)
             written.set()
