@@ -121,8 +121,8 @@ def splitting(tmp: Path, rows: int, post_rate: float) -> dict[str, Any]:
     write_sample_csv(small, rows // 5, seed=11)
     write_sample_csv(large, rows, seed=13)
     write_sample_csv(larger, 3 * rows, seed=29)
-    (timed,) = split_only([large], trace_memory=False)
-    traced = split_only([small, large, larger], trace_memory=True)
+    (timed,) = split_only([large], trace_memory=False, in_flight=TARGET_IN_FLIGHT)
+    traced = split_only([small, large, larger], trace_memory=True, in_flight=TARGET_IN_FLIGHT)
     growth = (traced[2].peak_bytes or 0) / max(1, traced[1].peak_bytes or 0)
     return {
         "rows": timed.rows,

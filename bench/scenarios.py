@@ -26,7 +26,7 @@ from fanout.settings import SplitterSettings
 from infra.emulator import Emulator
 from infra.endpoint import use_endpoint
 from infra.local_stack import local_stack
-from infra.run import RunOptions, drop_file, run
+from infra.run import RunOptions, drop_file, run, scale_parameters
 from splitter.core import Splitter
 
 THREADS_PER_WORKER = 8
@@ -116,12 +116,17 @@ class _Discard:
         return None
 
 
-def split_only(csv_paths: list[Path], trace_memory: bool) -> list[SplitMeasure]:
-    """The splitter core alone, unpaced, on each file; with `trace_memory`, its peak allocation."""
+def split_only(csv_paths: list[Path], trace_memory: bool, in_flight: int) -> list[SplitMeasure]:
+    """The splitter core alone, unpaced, on each file; with `trace_memory`, its peak allocation.
+
+    The stack is scaled as a run at `in_flight` is: the splitter sizes a file's last messages
+    from the workers' concurrency."""
     measures = []
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)
-        stack = local_stack(session, {"ApiUrl": "http://127.0.0.1:9/rows"}, create=True)
+        concurrency, threads = shape_for(in_flight)
+        parameters = scale_parameters("http://127.0.0.1:9/rows", concurrency, threads)
+        stack = local_stack(session, parameters, create=True)
         env = stack.functions["SplitterFunction"].environment
         settings = SplitterSettings.from_env(env)
         jobs = JobStore(session.client("dynamodb"), settings.jobs_table)

@@ -132,8 +132,25 @@ class IdleCheck:
         return True
 
 
+def scale_parameters(api_url: str, concurrency: int, threads: int) -> dict[str, str]:
+    """The template parameters a local run's scale decides.
+
+    The local event source mapping's concurrency is `concurrency`, so the workers take their share
+    of the budget, and the splitter sizes a file's last messages, from it (the template's minimum
+    for it is 2).
+    """
+    return {
+        "ApiUrl": api_url,
+        "ThreadsPerWorker": str(threads),
+        "WorkerReservedConcurrency": str(max(2, concurrency)),
+    }
+
+
 def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    parameters = {"ApiUrl": options.api_url, "ThreadsPerWorker": str(options.threads), **options.parameters}
+    parameters = {
+        **scale_parameters(options.api_url, options.concurrency, options.threads),
+        **options.parameters,
+    }
     check_api_url(options.api_url)
     check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
     with Emulator() as emulator:

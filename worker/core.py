@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_all
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +161,9 @@ class Worker:
         self, messages: list[_Message], checkpoint: Checkpoint, known: dict[str, Settled]
     ) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
+        # One wake-up when the last row is done: awaiting each result in turn woke this thread
+        # once per row, each time contending for the interpreter with the posting threads.
+        wait_for_all([future for entry in messages for future in entry.futures])
         for entry in messages:
             results = [future.result() for future in entry.futures]
             final = (

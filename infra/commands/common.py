@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
+from infra.run import scale_parameters
 from infra.runtime import DEFAULT_PROCESSES
 
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
@@ -134,16 +135,8 @@ def add_budget_flags(cmd: argparse.ArgumentParser) -> None:
 
 
 def stack_parameters(args: argparse.Namespace) -> dict[str, str]:
-    """Template parameters from the scale and budget flags, then any --param overrides.
-
-    The local event source mapping's concurrency is --concurrency, so the workers take their
-    share of the budget from that (the template's minimum for it is 2).
-    """
-    parameters = {
-        "ApiUrl": args.api_url,
-        "ThreadsPerWorker": str(args.threads),
-        "WorkerReservedConcurrency": str(max(2, args.concurrency)),
-    }
+    """Template parameters from the scale and budget flags, then any --param overrides."""
+    parameters = scale_parameters(args.api_url, args.concurrency, args.threads)
     if args.max_in_flight:
         parameters["MaxCallsInFlight"] = str(args.max_in_flight)
     if args.max_rps:

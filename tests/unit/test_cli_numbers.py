@@ -29,3 +29,15 @@ def test_numbers_above_a_bound_with_or_without_it() -> None:
         number_above(0, inclusive=True)("-1")
     with pytest.raises(argparse.ArgumentTypeError, match="is not a number"):
         number_above(0, inclusive=True)("fast")
+
+
+def test_a_runs_scale_sets_the_template_parameters_the_splitter_and_workers_read() -> None:
+    from infra.run import scale_parameters
+
+    assert scale_parameters("http://127.0.0.1:9/rows", 8, 4) == {
+        "ApiUrl": "http://127.0.0.1:9/rows",
+        "ThreadsPerWorker": "4",
+        "WorkerReservedConcurrency": "8",
+    }
+    # The template's minimum reserved concurrency is 2; one environment is still what runs.
+    assert scale_parameters("http://127.0.0.1:9/rows", 1, 4)["WorkerReservedConcurrency"] == "2"
