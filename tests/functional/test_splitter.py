@@ -8,10 +8,8 @@ import io
 import boto3
 
 from fanout.jobs import JobStore
-from infra.demo_api import DemoApi
-from infra.local_stack import LocalStack, local_stack
+from infra.local_stack import LocalStack
 from splitter.handler import build
-from splitter.taper import MIN_ROWS
 from tests.functional.helpers import context_for, event_for, receive_all, work_messages
 
 
@@ -50,28 +48,6 @@ def test_every_row_reaches_the_work_queue_once_in_order(session: boto3.Session, 
     # AND the job records its total
     (job,) = jobs(session, stack).list()
     assert (job.rows_total, job.rows_rejected, job.state) == (250, 0, "running")
-
-
-def test_a_files_last_round_of_messages_shrinks_so_its_invocations_end_together(
-    session: boto3.Session, api: DemoApi
-) -> None:
-    # GIVEN workers that take 2 x 5 messages a round, and a 3,000-row file
-    parameters = {"ApiUrl": api.url, "WorkerReservedConcurrency": "2", "BatchSize": "5"}
-    stack = local_stack(session, parameters, create=True)
-    data = "id,text\n" + "".join(f"{n},row {n:05d}\n" for n in range(1, 3001))
-    event = drop(session, stack, "incoming/taper.csv", data.encode())
-    # WHEN the splitter handles it
-    split(session, stack, event)
-    # THEN messages are full until the rows left no longer fill a round of them (10 x 100),
-    # then smaller and smaller, never under the minimum
-    messages = work_messages(session, stack)
-    sizes = [len(m.rows) for m in messages]
-    full = sizes.index(next(n for n in sizes if n < 100))
-    assert 1_900 <= sum(sizes[:full]) <= 2_100
-    assert sizes[full:] == sorted(sizes[full:], reverse=True)
-    assert min(sizes[:-1]) >= MIN_ROWS  # the last message holds whatever rows are left
-    # AND every row is there once, in order
-    assert [r.number for m in messages for r in m.rows] == list(range(1, 3001))
 
 
 def test_bad_records_are_rejected_into_the_rejects_file(session: boto3.Session, stack: LocalStack) -> None:

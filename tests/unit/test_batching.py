@@ -51,15 +51,3 @@ def test_send_batches_hold_ten_entries_and_respect_the_total_size() -> None:
     big = [(str(i), "b" * 100_000) for i in range(5)]
     batches = list(send_batches(big, 262_144))
     assert [len(b) for b in batches] == [2, 2, 1]
-
-
-def test_a_smaller_limit_applies_from_the_message_being_filled() -> None:
-    builder = MessageBuilder("job", ("id",), rows_per_message=4, max_bytes=262_144)
-    rows = [Row(n, (str(n),)) for n in range(1, 10)]
-    sizes = []
-    for row in rows:
-        if row.number == 6:
-            builder.limit_rows(2)
-        sizes += [len(m.rows) for m in builder.add(row) if isinstance(m, WorkMessage)]
-    sizes += [len(m.rows) for m in builder.flush()]
-    assert sizes == [4, 2, 2, 1]
