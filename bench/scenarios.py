@@ -119,8 +119,7 @@ class _Discard:
 def split_only(csv_paths: list[Path], trace_memory: bool, in_flight: int) -> list[SplitMeasure]:
     """The splitter core alone, unpaced, on each file; with `trace_memory`, its peak allocation.
 
-    The stack is scaled as a run at `in_flight` is: the splitter sizes a file's last messages
-    from the workers' concurrency."""
+    The stack is scaled as the run at `in_flight` it is compared with."""
     measures = []
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)

@@ -136,8 +136,7 @@ def scale_parameters(api_url: str, concurrency: int, threads: int) -> dict[str, 
     """The template parameters a local run's scale decides.
 
     The local event source mapping's concurrency is `concurrency`, so the workers take their share
-    of the budget, and the splitter sizes a file's last messages, from it (the template's minimum
-    for it is 2).
+    of the budget from it (the template's minimum for it is 2).
     """
     return {
         "ApiUrl": api_url,
