@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -34,68 +35,71 @@ def test_sqs_clock_reads_now_as_moto_did_and_converts_given_times_the_long_way()
     assert "sqs" in backends.list_of_moto_modules()
 
 
-def test_an_update_expression_is_parsed_once_and_every_write_still_gets_its_own_values(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-
+@pytest.fixture
+def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in this process, with the emulator's shortcuts: no endpoint another test pointed at."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
         monkeypatch.setenv(name, value)
     apply_speedups()
+    with mock_aws():
+        yield
+
+
+@pytest.mark.usefixtures("in_process_aws")
+def test_an_update_expression_is_parsed_once_and_every_write_still_gets_its_own_values() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
     expression = "SET version = :next ADD posted :p"
     # THEN one expression is parsed once
     assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
-    with mock_aws():
-        db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "message", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "message", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        # WHEN two transactions write the same expression with different values
-        for version, rows in ((1, ["1", "2"]), (2, ["3"])):
-            update = {
-                "TableName": "ledger",
-                "Key": {"message": {"S": "j#1"}},
-                "UpdateExpression": expression,
-                "ExpressionAttributeValues": {":next": {"N": str(version)}, ":p": {"NS": rows}},
-            }
-            db.transact_write_items(TransactItems=[{"Update": update}])
-        # THEN each write applied its own values
-        item = db.get_item(TableName="ledger", Key={"message": {"S": "j#1"}})["Item"]
+    db = boto3.client("dynamodb", region_name="us-east-1")
+    db.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "message", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "message", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # WHEN two transactions write the same expression with different values
+    for version, rows in ((1, ["1", "2"]), (2, ["3"])):
+        update = {
+            "TableName": "ledger",
+            "Key": {"message": {"S": "j#1"}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": {":next": {"N": str(version)}, ":p": {"NS": rows}},
+        }
+        db.transact_write_items(TransactItems=[{"Update": update}])
+    # THEN each write applied its own values
+    item = db.get_item(TableName="ledger", Key={"message": {"S": "j#1"}})["Item"]
     assert item["version"] == {"N": "2"}
     assert sorted(item["posted"]["NS"]) == ["1", "2", "3"]
 
 
 def test_a_message_past_the_queues_retention_period_is_not_received_and_others_are(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, in_process_aws: None
 ) -> None:
     from moto.sqs.models import SQSBackend, sqs_backends
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
-        monkeypatch.setenv(name, value)
-    apply_speedups()
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
-        sqs.send_message_batch(
-            QueueUrl=url, Entries=[{"Id": "old", "MessageBody": "old"}, {"Id": "new", "MessageBody": "new"}]
-        )
-        # GIVEN the second message sent 61 seconds ago, past the queue's 60 s retention period
-        # (moto stops at the first expired message: it assumes they expire in order)
-        queue = next(iter(sqs_backends.values()))["us-east-1"].get_queue("q")
-        expired = next(m for m in queue._messages if m.body == "new")
-        expired.sent_timestamp -= 61_000
-        # WHEN both are received
-        attribute_reads = []
-        read_attributes = SQSBackend.get_queue_attributes
-        monkeypatch.setattr(
-            SQSBackend,
-            "get_queue_attributes",
-            lambda *args: attribute_reads.append(args) or read_attributes(*args),
-        )
-        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "old", "MessageBody": "old"}, {"Id": "new", "MessageBody": "new"}]
+    )
+    # GIVEN the second message sent 61 seconds ago, past the queue's 60 s retention period
+    # (moto stops at the first expired message: it assumes they expire in order)
+    account = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+    queue = sqs_backends[account]["us-east-1"].get_queue("q")
+    expired = next(m for m in queue._messages if m.body == "new")
+    expired.sent_timestamp -= 61_000
+    # WHEN both are received
+    attribute_reads = []
+    read_attributes = SQSBackend.get_queue_attributes
+    monkeypatch.setattr(
+        SQSBackend,
+        "get_queue_attributes",
+        lambda *args: attribute_reads.append(args) or read_attributes(*args),
+    )
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     # THEN only the one within the period comes back
     assert [m["Body"] for m in received] == ["old"]
     # AND without computing the queue's attributes (each a pass over every message) per message
