@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -59,6 +60,13 @@ def _deployed(name: str, region: str | None) -> StackConnection:
 
 
 def _local(endpoint: str) -> StackConnection:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        # botocore would stop on it with a traceback ("Invalid endpoint").
+        raise InputError(
+            f"--endpoint-url / AWS_ENDPOINT_URL {endpoint!r} is not an http(s) URL "
+            "(`fanout local up` prints the one to use)"
+        )
     session = use_endpoint(endpoint)
     try:
         stack = local_stack(session, {}, create=False)
