@@ -5,7 +5,9 @@ last checkpoint are not posted again on redelivery; only the rows of the last in
 and those carry the same Idempotency-Key. The job's counters move with each checkpoint, so
 progress shows while a large batch is under way. One checkpoint covers every message of the
 invocation in one transaction, written from a thread of its own: the posting thread that finds
-a checkpoint due goes on posting (each checkpoint is two ledger round trips).
+a checkpoint due goes on posting. The checkpoint also keeps the invocation's view of its ledger
+items (`known`: read at its start, updated by every write), so neither the checkpoints nor the
+settle read them again before writing (Ledger.record).
 """
 
 from __future__ import annotations
@@ -38,12 +40,11 @@ class Checkpoint:
         interval_s: float = CHECKPOINT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         recorder: Executor | None = None,
-        known: dict[str, Settled] | None = None,
     ) -> None:
         """`recorder` runs the checkpoints; without one, the posting thread that finds one due does."""
         self._ledger = ledger
         self._recorder = recorder
-        self._known = known  # the invocation's view of its ledger items (Ledger.record)
+        self.known: dict[str, Settled] = {}
         self._pending: Future[None] | None = None
         self._interval_s = interval_s
         self._clock = clock
@@ -94,7 +95,7 @@ class Checkpoint:
     def _record(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
         outcomes = [Outcome(m.key, m.job_id, frozenset(rows)) for m, rows in batch.values()]
         try:
-            self.recorded.extend(self._ledger.record(outcomes, self._known).values())
+            self.recorded.extend(self._ledger.record(outcomes, self.known).values())
         except (FanoutError, ClientError, BotoCoreError):
             # Not lost: settling the batch records every posted row again.
             log.warning(

@@ -30,7 +30,7 @@ from fanout.queues import queue_url_for_arn, send_message_batch
 from fanout.reports import JobReporter
 from worker.calls import add_calls
 from worker.checkpoint import Checkpoint
-from worker.ledger import Change, Ledger, Outcome, Settled
+from worker.ledger import Change, Ledger, Outcome
 from worker.poster import RowPoster, RowResult
 
 if TYPE_CHECKING:
@@ -81,13 +81,10 @@ class Worker:
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        # The ledger items of this invocation's messages as it last read or wrote them: the
-        # checkpoints and the settle write without reading them again (Ledger.record).
-        known: dict[str, Settled] = {}
-        checkpoint = Checkpoint(self._ledger, recorder=self._recorder, known=known)
+        checkpoint = Checkpoint(self._ledger, recorder=self._recorder)
         settled: list[Change] = []
         try:
-            return self._handle(event, context, checkpoint, settled, known)
+            return self._handle(event, context, checkpoint, settled)
         finally:
             checkpoint.join()
             tally = MetricSet()
@@ -97,18 +94,12 @@ class Worker:
             self._metrics_target.publish(tally)
 
     def _handle(
-        self,
-        event: dict[str, Any],
-        context: Any,
-        checkpoint: Checkpoint,
-        settled: list[Change],
-        known: dict[str, Settled],
+        self, event: dict[str, Any], context: Any, checkpoint: Checkpoint, settled: list[Change]
     ) -> dict[str, Any]:
         records = event.get("Records", [])
-        post_by = lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S))
-        messages = self._start(records, post_by, checkpoint, known)
+        messages = self._start(records, lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S)), checkpoint)
         try:
-            settled.extend(self._settle(list(messages.values()), checkpoint, known))
+            settled.extend(self._settle(list(messages.values()), checkpoint))
             # Whoever settles a job's last row reports it (the job record's flag picks one).
             for job_id in sorted({entry.message.job_id for entry in messages.values()}):
                 self._reporter.report_if_finished(job_id)
@@ -131,15 +122,11 @@ class Worker:
         return dict(process_partial_response(event, report, processor, context))
 
     def _start(
-        self,
-        records: list[dict[str, Any]],
-        post_by: Callable[[], float],
-        checkpoint: Checkpoint,
-        known: dict[str, Settled],
+        self, records: list[dict[str, Any]], post_by: Callable[[], float], checkpoint: Checkpoint
     ) -> dict[str, _Message]:
         parsed = {r["messageId"]: (r, m) for r in records if (m := _parse(r["body"])) is not None}
         settled = self._ledger.settled_many(m.key for _, m in parsed.values())
-        known.update(settled)
+        checkpoint.known.update(settled)
 
         def post(message: WorkMessage, row: Row) -> RowResult:
             result = self._poster.post(message.job_id, message.columns, row, post_by)
@@ -157,9 +144,7 @@ class Worker:
             started[message_id] = _Message(record, message, futures)
         return started
 
-    def _settle(
-        self, messages: list[_Message], checkpoint: Checkpoint, known: dict[str, Settled]
-    ) -> list[Change]:
+    def _settle(self, messages: list[_Message], checkpoint: Checkpoint) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
         # One wake-up when the last row is done: awaiting each result in turn woke this thread
         # once per row, each time contending for the interpreter with the posting threads.
@@ -181,7 +166,7 @@ class Worker:
             Outcome(e.message.key, e.message.job_id, frozenset(e.posted), frozenset(e.failures), e.throttled)
             for e in messages
         ]
-        changes = self._ledger.record(outcomes, known)
+        changes = self._ledger.record(outcomes, checkpoint.known)
         for entry in messages:
             change = changes.get(entry.message.key)
             log.info(
