@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import datetime
 import functools
+import io
 import logging
 import time
+import traceback
 from collections.abc import Callable
+from typing import Any
 
 # The distinct update expressions kept parsed (Fanout writes a handful; others may come and go).
 UPDATE_EXPRESSIONS_KEPT = 256
+# A kept-alive connection nobody has used for this long is closed, and its thread ends. botocore
+# finds such a connection dropped and opens another; a long poll (20 s at most) is not idle.
+IDLE_CONNECTION_TIMEOUT_S = 300.0
 
 
 def apply_speedups() -> None:
@@ -24,6 +30,7 @@ def apply_speedups() -> None:
     _request_log_off()
     _update_expressions_parsed_once()
     _retention_period_read_directly()
+    _connections_kept_alive()
 
 
 def _sqs_clock_without_datetime() -> None:
@@ -88,3 +95,117 @@ def _retention_period_read_directly() -> None:
         return bool(retention_period + message.sent_timestamp / 1000 > time.time())  # type: ignore[operator]
 
     setattr(SQSBackend, "is_message_valid_based_on_retention_period", valid)  # noqa: B010
+
+
+class RequestBody(io.RawIOBase):
+    """A request's body as the application reads it, and what it leaves, read off after it."""
+
+    def __init__(self, stream: io.BufferedIOBase, length: int) -> None:
+        super().__init__()
+        self._stream = stream
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self._left]
+        if not view:
+            return 0
+        count = self._stream.readinto(view) or 0
+        self._left -= count
+        return count
+
+    def drain(self) -> None:
+        """Reads what the application left, so the connection's next request starts where it should."""
+        while self._left and self.read(min(self._left, 64 * 1024)):
+            pass
+
+
+def _connections_kept_alive() -> None:
+    """werkzeug's development server answers every request with `Connection: close` and then
+    waits 10 ms for anything more on the socket to discard: it cannot tell where a body the
+    application did not read ends. So each AWS call opened a TCP connection and the emulator a
+    thread for it (botocore logs "Resetting dropped connection" on every call), at a worker's
+    every receive, ledger read and write. This handler reads a body with a Content-Length to its
+    end after the application has answered and keeps the connection; a chunked body, or a
+    client that asks for `Connection: close`, still closes it.
+    """
+    from moto.moto_server import threaded_moto_server
+
+    setattr(threaded_moto_server, "MotoRequestHandler", keep_alive_handler())  # noqa: B010
+
+
+def keep_alive_handler() -> type:
+    """moto's request handler, running the application itself instead of werkzeug's `run_wsgi`."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        timeout = IDLE_CONNECTION_TIMEOUT_S
+        protocol_version = "HTTP/1.1"
+        # The headers and the body go out in two writes; on a kept connection, Nagle's algorithm
+        # held the second until the client's delayed ACK: 40 ms a call.
+        disable_nagle_algorithm = True
+
+        def run_wsgi(self) -> None:
+            # http.server has answered `Expect: 100-continue` already (parse_request).
+            environ = self.make_environ()
+            length = environ.get("CONTENT_LENGTH") or "0"
+            body = None
+            if environ.get("wsgi.input_terminated") or not length.isdigit():
+                self.close_connection = True
+            else:
+                body = RequestBody(self.rfile, int(length))
+                environ["wsgi.input"] = body
+            try:
+                status, headers, payload = self._call(environ)
+            except Exception:
+                # As werkzeug does: moto raises for what it does not implement, and the client
+                # gets a 500 to read (botocore: a ClientError), not a dropped connection.
+                self.server.log("error", "Error on request:\n%s", traceback.format_exc())
+                status, headers, payload = "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")], b""
+                self.close_connection = True
+            self._send(status, headers, payload)
+            if body is not None and not self.close_connection:
+                body.drain()
+
+        def _call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+            """The application's answer, whole (moto's answers are in memory already)."""
+            started: list[tuple[str, list[tuple[str, str]]]] = []
+            early: list[bytes] = []
+
+            def start_response(
+                status: str, headers: list[tuple[str, str]], exc_info: Any = None
+            ) -> Callable[[bytes], None]:
+                started[:] = [(status, headers)]
+                return early.append
+
+            result = self.server.app(environ, start_response)
+            try:
+                chunks = [*early, *result]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            status, headers = started[0]
+            return status, headers, b"".join(chunks)
+
+        def _send(self, status: str, headers: list[tuple[str, str]], payload: bytes) -> None:
+            code, _, reason = status.partition(" ")
+            self.send_response(int(code), reason)
+            head = self.command == "HEAD"
+            for name, value in headers:
+                # A HEAD answer's Content-Length is the object's; any other is the payload's.
+                if name.lower() not in ("connection", "transfer-encoding") and not (
+                    name.lower() == "content-length" and not head
+                ):
+                    self.send_header(name, value)
+            if not head and not (100 <= int(code) < 200 or int(code) in (204, 304)):
+                self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if not head:
+                self.wfile.write(payload)
+
+    return KeepAliveRequestHandler
