@@ -14,10 +14,11 @@ from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
 from fanout.settings import WorkerSettings
+from worker.api_connections import ApiConnections
 from worker.auth import authorization_from_secret
 from worker.core import Worker
 from worker.ledger import Ledger
-from worker.poster import RowPoster, make_pool
+from worker.poster import RowPoster
 from worker.responses import RetryPolicy
 from worker.throttle import AdaptiveLimiter, Share
 
@@ -37,9 +38,7 @@ def build(
         settings.max_in_flight, settings.max_calls_per_second, settings.max_concurrency, settings.threads
     )
     poster = RowPoster(
-        make_pool(settings.threads),
-        settings.api_url,
-        settings.request_timeout_s,
+        ApiConnections(settings.api_url, settings.request_timeout_s),
         RetryPolicy(attempt_limit=settings.attempt_limit),
         AdaptiveLimiter(share),
         authorization=authorization,

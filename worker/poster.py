@@ -1,25 +1,22 @@
 """Posting one row to the API, with the retries one delivery allows.
 
-The calls go through urllib3, the transport under `requests`, over one keep-alive pool per
-execution environment. Measured in bench/ (bench/README.md), a `requests.Session` spent about
-twice the CPU per row of the same call through urllib3 (settings merged, environment and .netrc
-looked up, cookies handled on every call), which decides how many rows a worker posts at once.
-The contract is the same: a timeout on every call, the JSON body, Content-Type and
-Idempotency-Key, no redirects followed, no retries but ours.
+The calls go over one kept-alive connection per posting thread (worker/api_connections.py,
+through http.client: measured in bench/, the transports above it cost the worker twice the
+CPU per row and more). The contract is the same as with `requests`: a timeout on every call, the
+JSON body, Content-Type and Idempotency-Key, no redirects followed, no retries but ours.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import urllib3
-from urllib3.exceptions import HTTPError
-
 from fanout.contract import Row, RowFailure, idempotency_key, row_payload
 from fanout.jobs import now_iso
+from worker.api_connections import ApiConnections
 from worker.calls import CallLog
 from worker.responses import Classified, RetryPolicy, Verdict, classify_exception, classify_status
 from worker.throttle import AdaptiveLimiter
@@ -36,28 +33,18 @@ class RowResult:
     throttled: int = 0  # calls the API answered with 429 or 503
 
 
-def make_pool(threads: int) -> urllib3.PoolManager:
-    """Keep-alive connections, one per thread so none is reopened; no retries or redirects of its own."""
-    return urllib3.PoolManager(num_pools=1, maxsize=threads, retries=False)
-
-
 class RowPoster:
     def __init__(
         self,
-        pool: urllib3.PoolManager,
-        api_url: str,
-        timeout_s: float,
+        connections: ApiConnections,
         policy: RetryPolicy,
         limiter: AdaptiveLimiter,
         sleep: Callable[[float], None] = time.sleep,
         calls: CallLog | None = None,
         authorization: Callable[[], str] | None = None,
     ) -> None:
-        # The pool for the API's host, found once: no URL parsing or pool lookup per call.
-        self._pool = pool.connection_from_url(api_url)
-        self._path = urllib3.util.parse_url(api_url).request_uri
-        self._timeout_s = timeout_s
-        self._timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
+        self._connections = connections
+        self._timeout_s = connections.timeout_s
         self._policy = policy
         self._limiter = limiter
         self._sleep = sleep
@@ -119,10 +106,8 @@ class RowPoster:
     ) -> tuple[Classified, RowFailure | None]:
         started = time.perf_counter()
         try:
-            response = self._pool.urlopen(
-                "POST", self._path, body=body, headers=headers, timeout=self._timeout, redirect=False
-            )
-        except HTTPError as exc:
+            response = self._connections.post(body, headers)
+        except (OSError, http.client.HTTPException) as exc:
             self.calls.record(None, started, attempt)
             classified = classify_exception(exc)
             return classified, RowFailure(
@@ -135,7 +120,7 @@ class RowPoster:
         failure = RowFailure(
             status=response.status,
             error=classified.reason,
-            excerpt=response.data.decode("utf-8", errors="replace")[:EXCERPT_CHARS],
+            excerpt=response.body.decode("utf-8", errors="replace")[:EXCERPT_CHARS],
             attempts=attempt,
             at=now_iso(),
         )

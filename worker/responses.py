@@ -6,13 +6,11 @@ Pure functions, no I/O: the one place the retry rules live.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import http.client
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-import requests
-from urllib3 import exceptions as transport
+from typing import Protocol
 
 from fanout.backoff import backoff_delay
 
@@ -50,7 +48,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def classify_status(status: int, headers: Mapping[str, str]) -> Classified:
+class Headers(Protocol):
+    """A response's headers, looked up by name (a dict, or http.client's, case-insensitive)."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+def classify_status(status: int, headers: Headers) -> Classified:
     if 200 <= status < 300:
         return Classified(Verdict.SUCCESS, f"HTTP {status}")
     if status in THROTTLE_STATUSES:
@@ -62,25 +66,15 @@ def classify_status(status: int, headers: Mapping[str, str]) -> Classified:
     return Classified(Verdict.PERMANENT, f"HTTP {status}")
 
 
-# Errors of the transport (urllib3, under requests) that a later attempt may not meet again.
-_CONNECTION_ERRORS = (
-    requests.ConnectionError,
-    transport.NewConnectionError,
-    transport.ProtocolError,
-    transport.SSLError,
-    transport.ProxyError,
-    transport.ConnectionError,
-)
-
-
-def classify_exception(exc: requests.RequestException | transport.HTTPError) -> Classified:
+def classify_exception(exc: OSError | http.client.HTTPException) -> Classified:
     """Timeouts and broken or refused connections may heal; a request we cannot even form will not."""
-    # NewConnectionError is a kind of ConnectTimeoutError in urllib3: ask about it first.
-    if isinstance(exc, _CONNECTION_ERRORS) and not isinstance(exc, requests.Timeout):
-        return Classified(Verdict.RETRY, f"connection error: {type(exc).__name__}")
-    if isinstance(exc, (requests.Timeout, transport.TimeoutError)):
+    if isinstance(exc, TimeoutError):
         return Classified(Verdict.RETRY, f"timeout: {type(exc).__name__}")
-    return Classified(Verdict.PERMANENT, f"request error: {type(exc).__name__}: {exc}")
+    if isinstance(exc, http.client.InvalidURL):
+        return Classified(Verdict.PERMANENT, f"request error: {type(exc).__name__}: {exc}")
+    # Refused, reset or closed connections, names that do not resolve, TLS failures, answers cut
+    # short or not HTTP: the same call may get through on another connection.
+    return Classified(Verdict.RETRY, f"connection error: {type(exc).__name__}")
 
 
 @dataclass(frozen=True)

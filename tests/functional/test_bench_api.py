@@ -9,7 +9,8 @@ import requests
 
 from fanout.contract import Row
 from infra.demo import DemoApiProcess
-from worker.poster import RowPoster, make_pool
+from worker.api_connections import ApiConnections
+from worker.poster import RowPoster
 from worker.responses import RetryPolicy
 from worker.throttle import AdaptiveLimiter, Share
 
@@ -33,9 +34,7 @@ def test_a_refused_connection_is_retried_then_reported_with_its_reason() -> None
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     poster = RowPoster(
-        make_pool(2),
-        f"http://127.0.0.1:{port}/rows",
-        2.0,
+        ApiConnections(f"http://127.0.0.1:{port}/rows", 2.0),
         RetryPolicy(attempt_limit=2),
         AdaptiveLimiter(Share.of(0, 0.0, 1, 2)),
         sleep=lambda s: None,
@@ -47,6 +46,6 @@ def test_a_refused_connection_is_retried_then_reported_with_its_reason() -> None
     assert result.failure is not None
     assert (result.failure["attempts"], result.failure["error"]) == (
         2,
-        "connection error: NewConnectionError",
+        "connection error: ConnectionRefusedError",
     )
     assert json.dumps(result.failure)  # the DLQ body can carry it

@@ -1,8 +1,9 @@
+import http.client
+import socket
+import ssl
 from datetime import UTC, datetime
 
 import pytest
-import requests
-import urllib3
 
 from worker.responses import (
     Classified,
@@ -48,25 +49,21 @@ def test_retry_after_as_http_date() -> None:
     assert parse_retry_after(None, now) is None
 
 
-def test_transport_errors() -> None:
-    assert classify_exception(requests.ConnectTimeout()).verdict is Verdict.RETRY
-    assert classify_exception(requests.ReadTimeout()).verdict is Verdict.RETRY
-    assert classify_exception(requests.ConnectionError()).verdict is Verdict.RETRY
-    assert classify_exception(requests.exceptions.InvalidURL("x")).verdict is Verdict.PERMANENT
-
-
-def test_errors_of_the_urllib3_transport_the_worker_posts_through() -> None:
-    # GIVEN the errors urllib3 raises with its own retries turned off
-    refused = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
-    read_timeout = urllib3.exceptions.ReadTimeoutError(None, "/rows", "Read timed out")  # type: ignore[arg-type]
-    reset = urllib3.exceptions.ProtocolError("Connection aborted", ConnectionResetError())
-    bad_url = urllib3.exceptions.LocationParseError("http://[x")
-    # THEN refused and reset connections and timeouts are retried, with the right reason
-    assert classify_exception(refused) == Classified(Verdict.RETRY, "connection error: NewConnectionError")
-    assert classify_exception(read_timeout) == Classified(Verdict.RETRY, "timeout: ReadTimeoutError")
-    assert classify_exception(reset).verdict is Verdict.RETRY
-    # AND a request that cannot be formed is not
-    assert classify_exception(bad_url).verdict is Verdict.PERMANENT
+def test_transport_errors_are_retried_with_their_reason_and_a_bad_url_is_not() -> None:
+    assert classify_exception(TimeoutError("timed out")) == Classified(Verdict.RETRY, "timeout: TimeoutError")
+    for broken in (
+        ConnectionRefusedError(),
+        ConnectionResetError(),
+        socket.gaierror(),
+        ssl.SSLCertVerificationError(),
+        http.client.RemoteDisconnected("closed"),
+        http.client.IncompleteRead(b"{"),
+        http.client.BadStatusLine("garbage"),
+    ):
+        assert classify_exception(broken) == Classified(
+            Verdict.RETRY, f"connection error: {type(broken).__name__}"
+        )
+    assert classify_exception(http.client.InvalidURL("control character")).verdict is Verdict.PERMANENT
 
 
 def test_policy_honours_retry_after_up_to_its_cap_and_backs_off_otherwise() -> None:
