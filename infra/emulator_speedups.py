@@ -30,6 +30,7 @@ def apply_speedups() -> None:
     _request_log_off()
     _update_expressions_parsed_once()
     _retention_period_read_directly()
+    _queue_counted_in_one_clock_read()
     _connections_kept_alive()
 
 
@@ -95,6 +96,32 @@ def _retention_period_read_directly() -> None:
         return bool(retention_period + message.sent_timestamp / 1000 > time.time())  # type: ignore[operator]
 
     setattr(SQSBackend, "is_message_valid_based_on_retention_period", valid)  # noqa: B010
+
+
+def _queue_counted_in_one_clock_read() -> None:
+    """moto computes every queue attribute for each message sent (to read one FIFO setting), and
+    ApproximateNumberOfMessages, ...Delayed and ...NotVisible are each a pass over the queue that
+    reads the clock for every message: with 1,000 messages queued, 44% of the emulator's time
+    while the splitter alone sent, and the split slowed as the queue grew. The same counts, with
+    the clock read once per pass.
+    """
+    from moto.sqs import models
+
+    def delayed(self: models.Queue) -> int:
+        now = models.unix_time_millis()  # type: ignore[attr-defined]
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def not_visible(self: models.Queue) -> int:
+        now = models.unix_time_millis()  # type: ignore[attr-defined]
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    def available(self: models.Queue) -> int:
+        now = models.unix_time_millis()  # type: ignore[attr-defined]
+        return sum(1 for m in self._messages if now > m.visible_at and not now < m.delayed_until)
+
+    setattr(models.Queue, "approximate_number_of_messages_delayed", property(delayed))  # noqa: B010
+    setattr(models.Queue, "approximate_number_of_messages_not_visible", property(not_visible))  # noqa: B010
+    setattr(models.Queue, "approximate_number_of_messages", property(available))  # noqa: B010
 
 
 class RequestBody(io.RawIOBase):

@@ -104,3 +104,48 @@ def test_a_message_past_the_queues_retention_period_is_not_received_and_others_a
     assert [m["Body"] for m in received] == ["old"]
     # AND without computing the queue's attributes (each a pass over every message) per message
     assert attribute_reads == []
+
+
+def test_queue_counts_are_moto_s_own(in_process_aws: None) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    # GIVEN messages available, delayed, and received (not visible)
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)} for n in range(5)])
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": "later", "DelaySeconds": 60} for n in range(2)]
+    )
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=60)
+    # THEN the counts are what moto's own passes over the queue give
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesDelayed",
+        "ApproximateNumberOfMessagesNotVisible",
+    ]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]  # type: ignore[arg-type]
+    account = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+    queue = models.sqs_backends[account]["us-east-1"].get_queue("counted")
+    by_moto = (
+        len([m for m in queue._messages if m.visible and not m.delayed]),
+        len([m for m in queue._messages if m.delayed]),
+        len([m for m in queue._messages if not m.visible]),
+    )
+    assert tuple(int(counts[name]) for name in names) == by_moto == (2, 2, 3)
+
+
+def test_a_message_sent_does_not_read_the_clock_for_every_message_queued(
+    monkeypatch: pytest.MonkeyPatch, in_process_aws: None
+) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+    for start in range(0, 100, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)} for n in range(start, start + 10)]
+        )
+    # GIVEN 100 messages queued, and the clock's readings counted
+    reads = []
+    clock = models.unix_time_millis  # type: ignore[attr-defined]
+    monkeypatch.setattr(models, "unix_time_millis", lambda *a: reads.append(1) or clock(*a))
+    # WHEN one more is sent
+    sqs.send_message(QueueUrl=url, MessageBody="one more")
+    # THEN the clock was read a few times, not three times per queued message
+    assert 0 < len(reads) < 20
