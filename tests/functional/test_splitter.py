@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import boto3
 
 from fanout.jobs import JobStore
+from fanout.metrics import MetricsTarget
+from fanout.s3events import ObjectRef
+from fanout.settings import SplitterSettings
 from infra.local_stack import LocalStack
+from splitter.core import Splitter
 from splitter.handler import build
 from tests.functional.helpers import context_for, event_for, receive_all, work_messages
 
@@ -90,3 +95,34 @@ def test_a_binary_file_fails_the_job(session: boto3.Session, stack: LocalStack) 
     (job,) = jobs(session, stack).list()
     assert job.state == "failed"
     assert "does not look like a CSV file" in job.error
+
+
+def test_the_job_record_is_written_once_per_five_sends_not_per_send(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    class CountedJobs(JobStore):
+        checkpoints = 0
+
+        def save_checkpoint(self, *args: Any, **kwargs: Any) -> None:
+            CountedJobs.checkpoints += 1
+            super().save_checkpoint(*args, **kwargs)
+
+    # GIVEN a file of 120 messages (100 rows each): 12 SendMessageBatch calls
+    body = "id\n" + "".join(f"{n}\n" for n in range(1, 12_001))
+    s3 = session.client("s3")
+    s3.put_object(Bucket=stack.outputs["DataBucketName"], Key="incoming/counted.csv", Body=body.encode())
+    env = stack.functions["SplitterFunction"].environment
+    settings = SplitterSettings.from_env(env)
+    splitter = Splitter(
+        s3,
+        session.client("sqs"),
+        CountedJobs(session.client("dynamodb"), settings.jobs_table),
+        settings,
+        MetricsTarget.from_env(env, None),
+    )
+    # WHEN it is split
+    result = splitter.split(ObjectRef(stack.outputs["DataBucketName"], "incoming/counted.csv", None, ""))
+    # THEN every message went out, with a checkpoint after 50, after 100, and at the end
+    assert (result.rows_total, result.messages) == (12_000, 120)
+    assert CountedJobs.checkpoints == 3
+    assert len(work_messages(session, stack)) == 120

@@ -9,10 +9,13 @@ import boto3
 
 from fanout.jobs import JobStore
 from infra.local_stack import LocalStack
-from splitter.core import HANDOFF_RESERVE_S
+from splitter.core import HANDOFF_RESERVE_S, MESSAGES_PER_CHECKPOINT
 from splitter.handler import build
 from tests.functional.helpers import context_for, event_for, receive_all, work_messages
 from tests.functional.test_splitter import drop, jobs
+
+# The stack's RowsPerMessage is the template's default, 100.
+ROWS_PER_CHECKPOINT = MESSAGES_PER_CHECKPOINT * 100
 
 
 class Clock:
@@ -35,9 +38,10 @@ class ShortContext:
 
 
 def test_a_split_handed_over_twice_sends_every_row_once(session: boto3.Session, stack: LocalStack) -> None:
-    # GIVEN a 3,500-row file with a bad record, and splitter invocations that run out of time
-    # after two checkpoints (10 messages of 100 rows each)
-    lines = ["id,text"] + [f'{n},"row {n}; two\nlines"' for n in range(1, 3501)]
+    # GIVEN a file of three and a half checkpoints' rows with a bad record, and splitter
+    # invocations that run out of time after two checkpoints
+    total = ROWS_PER_CHECKPOINT * 7 // 2
+    lines = ["id,text"] + [f'{n},"row {n}; two\nlines"' for n in range(1, total + 1)]
     lines[1200] = "1200"  # one field too few
     event = drop(session, stack, "incoming/long.csv", ("\r\n".join(lines) + "\r\n").encode())
     intake = build(stack.functions["SplitterFunction"].environment, session=session)
@@ -54,11 +58,11 @@ def test_a_split_handed_over_twice_sends_every_row_once(session: boto3.Session, 
     messages = work_messages(session, stack)
     assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
     numbers = [r.number for m in messages for r in m.rows]
-    assert numbers == [n for n in range(1, 3501) if n != 1200]
+    assert numbers == [n for n in range(1, total + 1) if n != 1200]
     assert messages[0].rows[0].values == ("1", "row 1; two\nlines")
     # AND the job has its total, its rejected record, and one rejects file
     (job,) = jobs(session, stack).list()
-    assert (job.rows_total, job.rows_rejected, job.state) == (3500, 1, "running")
+    assert (job.rows_total, job.rows_rejected, job.state) == (total, 1, "running")
     assert job.format.startswith("delimiter=comma (sniffed)")
     s3 = session.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=job.bucket, Prefix="rejects/").get("Contents", [])]
@@ -72,8 +76,10 @@ def test_a_split_handed_over_twice_sends_every_row_once(session: boto3.Session, 
 def test_a_trigger_for_a_split_that_died_goes_on_from_its_checkpoint(
     session: boto3.Session, stack: LocalStack
 ) -> None:
-    # GIVEN a split that checkpointed once and then died (its lease has run out)
-    lines = ["id"] + [str(n) for n in range(1, 2501)]
+    # GIVEN a split of two and a half checkpoints' rows that checkpointed once and then died
+    # (its lease has run out)
+    total = ROWS_PER_CHECKPOINT * 5 // 2
+    lines = ["id"] + [str(n) for n in range(1, total + 1)]
     event = drop(session, stack, "incoming/died.csv", ("\n".join(lines) + "\n").encode())
     intake = build(stack.functions["SplitterFunction"].environment, session=session)
     intake.handle(event, ShortContext(Clock(checks=1)))  # hands over after one checkpoint
@@ -82,9 +88,9 @@ def test_a_trigger_for_a_split_that_died_goes_on_from_its_checkpoint(
     intake.handle(event, context_for(stack, "SplitterFunction"))
     # THEN the rest of the file is sent once, after what was sent before
     numbers = [r.number for m in work_messages(session, stack) for r in m.rows]
-    assert numbers == list(range(1, 2501))
+    assert numbers == list(range(1, total + 1))
     (job,) = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"]).list()
-    assert (job.rows_total, job.state) == (2500, "running")
+    assert (job.rows_total, job.state) == (total, "running")
 
 
 def test_per_file_format_from_object_metadata(session: boto3.Session, stack: LocalStack) -> None:

@@ -69,6 +69,8 @@ def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # Calls the killed process had in flight still land (the API answers them after its delay).
+    _wait_until_quiet(api)
     recorded = ledger(session, stack).settled(f"{JOB}#1").posted
     posted_before = set(api.successes)
     assert 0 < len(recorded) < 200
@@ -80,6 +82,15 @@ def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
     assert again <= posted_before
     assert set(api.successes) == {f"{JOB}:{n}" for n in range(1, 201)}
     assert job(session, stack).rows_posted == 200
+
+
+def _wait_until_quiet(api: DemoApi, quiet_s: float = 0.5, limit_s: float = 10.0) -> None:
+    """Until the API has counted no new success for `quiet_s`."""
+    deadline = time.monotonic() + limit_s
+    seen = -1
+    while seen != len(api.successes) and time.monotonic() < deadline:
+        seen = len(api.successes)
+        time.sleep(quiet_s)
 
 
 def test_near_the_deadline_it_stops_starting_rows_and_reports_the_message(
