@@ -3,7 +3,7 @@
 Calls go through the standard library's http.client, the layer under urllib3, itself the
 transport under `requests`. Measured in bench/ (bench/README.md): a call through a urllib3 pool
 took about twice the CPU of the same call through http.client (Timeout and Retry objects,
-header dictionaries and response wrappers on every call), and a `requests.Session` four times;
+header dictionaries and response wrappers on every call), and a `requests.Session` more still;
 the worker's CPU per row decides how many rows an execution environment posts at once. What a
 call sends and how its errors read stays the contract of worker/poster.py.
 """
