@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -48,7 +49,7 @@ def build(
     reporter = JobReporter(
         JobStore(dynamodb, settings.jobs_table), session.client("s3"), session.client("events")
     )
-    return Worker(
+    worker = Worker(
         poster,
         ledger,
         session.client("sqs"),
@@ -58,6 +59,12 @@ def build(
         MetricsTarget.from_env(env, metrics_sink),
         reporter,
     )
+    # What is built here lives as long as the execution environment, and boto3's clients and
+    # their service models are most of the heap: every full collection walked them, with every
+    # thread of the process stopped. Measured in a 100,000-row run at C = 64, per worker process:
+    # 2.0 s in the collector, pauses up to 180 ms; frozen, 0.86 s and 38 ms (bench/README.md).
+    gc.freeze()
+    return worker
 
 
 @cache

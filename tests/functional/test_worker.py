@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -171,3 +172,16 @@ def test_without_a_secret_no_authorization_header_is_sent(
     invoke(session, stack, setup_job(session, stack, [message(1, 1, 3)]))
     assert len(headers) == 3
     assert not any("Authorization" in h for h in headers)
+
+
+def test_what_a_cold_start_builds_is_kept_out_of_full_collections(
+    stack: LocalStack, session: boto3.Session
+) -> None:
+    gc.unfreeze()
+    try:
+        # WHEN the worker is built (a cold start)
+        build(stack.functions["WorkerFunction"].environment, session=session)
+        # THEN its clients and their service models are in the permanent generation
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
