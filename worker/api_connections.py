@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlsplit
 
-from fanout.errors import PermanentError
+from fanout.errors import ConfigError
 
 USER_AGENT = "fanout-worker"
 
@@ -38,7 +38,7 @@ class ApiConnections:
     def __init__(self, url: str, timeout_s: float) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PermanentError(f"the API URL must be http(s)://host/...: {url!r}")
+            raise ConfigError(f"API_URL must be http(s)://host/...: {url!r}")
         self.timeout_s = timeout_s
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         # The timeout bounds the connect and every read and write, as urllib3's did.
