@@ -44,7 +44,6 @@ class RowPoster:
         authorization: Callable[[], str] | None = None,
     ) -> None:
         self._connections = connections
-        self._timeout_s = connections.timeout_s
         self._policy = policy
         self._limiter = limiter
         self._sleep = sleep
@@ -53,7 +52,7 @@ class RowPoster:
 
     @property
     def timeout_s(self) -> float:
-        return self._timeout_s
+        return self._connections.timeout_s
 
     def post(
         self, job_id: str, columns: tuple[str, ...], row: Row, time_left: Callable[[], float]
@@ -71,7 +70,7 @@ class RowPoster:
         # the attempt limit: the API asked for patience, it did not refuse the row.
         attempt = tries = throttled = 0
         while attempt < self._policy.attempt_limit:
-            if time_left() < self._timeout_s:
+            if time_left() < self.timeout_s:
                 break
             tries += 1
             with self._limiter.slot() as slot:
@@ -89,7 +88,7 @@ class RowPoster:
             if attempt == self._policy.attempt_limit:
                 break
             delay = self._policy.delay(max(attempt, 1), classified)
-            if time_left() < delay + self._timeout_s:
+            if time_left() < delay + self.timeout_s:
                 break
             self._sleep(delay)
         if failure is None:
