@@ -52,6 +52,14 @@ class SplitterSettings:
     work_queue_url: str
     rows_per_message: int
     csv_format: CsvFormat
+    # The worker's reserved concurrency and its mapping's batch size: one round of invocations
+    # takes their product in messages (splitter/rounds.py).
+    worker_concurrency: int
+    worker_batch_size: int
+
+    @property
+    def round_messages(self) -> int:
+        return self.worker_concurrency * self.worker_batch_size
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SplitterSettings:
@@ -69,6 +77,8 @@ class SplitterSettings:
             work_queue_url=_text(env, "WORK_QUEUE_URL"),
             rows_per_message=_int(env, "ROWS_PER_MESSAGE", 1, 10_000),
             csv_format=csv_format,
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 1, 1_000),
+            worker_batch_size=_int(env, "WORKER_BATCH_SIZE", 1, 10_000),
         )
 
 

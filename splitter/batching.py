@@ -50,6 +50,15 @@ class MessageBuilder:
     def next_seq(self) -> int:
         return self._next_seq
 
+    @property
+    def empty(self) -> bool:
+        """No rows in the message being filled: the next row starts a message."""
+        return not self._rows
+
+    def limit_rows(self, rows_per_message: int) -> None:
+        """Rows for the message being filled and the next ones."""
+        self._rows_per_message = rows_per_message
+
     def add(self, row: Row) -> Iterator[WorkMessage | Oversized]:
         """Yields the message this row completes, if any, or the row itself if it cannot fit."""
         encoded = row_json(row)

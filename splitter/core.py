@@ -32,6 +32,7 @@ from fanout.settings import SplitterSettings
 from splitter.batching import MessageBuilder, Oversized, send_batches
 from splitter.metrics import SplitProgress
 from splitter.records import EXCERPT_CHARS, READ_CHUNK_BYTES, CsvRecords, Rejected, Resume
+from splitter.rounds import EvenRounds
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -110,7 +111,7 @@ class Splitter:
         self._progress = SplitProgress(self._metrics_target)
         try:
             fmt = self._settings.csv_format.overridden_by(head.get("Metadata", {}))
-            self._split(ref, head.get("VersionId"), fmt, job.checkpoint, result, time_left)
+            self._split(ref, head, fmt, job.checkpoint, result, time_left)
         except InputError as exc:
             result.error = str(exc)
             self._jobs.fail_split(job_id, result.error)
@@ -123,7 +124,7 @@ class Splitter:
     def _split(
         self,
         ref: ObjectRef,
-        version_id: str | None,
+        head: Any,
         fmt: CsvFormat,
         checkpoint: SplitCheckpoint | None,
         result: SplitResult,
@@ -132,7 +133,8 @@ class Splitter:
         resume = None
         if checkpoint:
             resume = Resume(checkpoint.offset, checkpoint.next_row, checkpoint.columns, checkpoint.delimiter)
-        records = CsvRecords(self._chunks(ref, version_id, resume.offset if resume else 0), fmt, resume)
+        start_offset = resume.offset if resume else 0
+        records = CsvRecords(self._chunks(ref, head.get("VersionId"), start_offset), fmt, resume)
         builder = MessageBuilder(
             result.job_id,
             records.columns,
@@ -144,11 +146,20 @@ class Splitter:
         segment = _Segment()
         next_row = checkpoint.next_row if checkpoint else 1
         first_row, first_rejected = next_row, rejected
+        rounds = EvenRounds(
+            self._settings.rows_per_message,
+            self._settings.round_messages,
+            int(head["ContentLength"]),
+            start_offset,
+            first_row,
+        )
         for record in records:
             next_row = record.number + 1
             if isinstance(record, Rejected):
                 segment.rejects.append(record)
             else:
+                if builder.empty:
+                    builder.limit_rows(rounds.rows_for(records.offset, record.number, builder.next_seq - 1))
                 segment.pending.extend(self._pack(builder, record, segment))
             if (
                 len(segment.pending) >= MESSAGES_PER_CHECKPOINT

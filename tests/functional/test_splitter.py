@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from typing import Any
 
@@ -12,7 +13,8 @@ from fanout.jobs import JobStore
 from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
-from infra.local_stack import LocalStack
+from infra.demo_api import DemoApi
+from infra.local_stack import LocalStack, local_stack
 from splitter.core import Splitter
 from splitter.handler import build
 from tests.functional.helpers import context_for, event_for, receive_all, work_messages
@@ -53,6 +55,25 @@ def test_every_row_reaches_the_work_queue_once_in_order(session: boto3.Session, 
     # AND the job records its total
     (job,) = jobs(session, stack).list()
     assert (job.rows_total, job.rows_rejected, job.state) == (250, 0, "running")
+
+
+def test_a_jobs_messages_fill_whole_rounds_of_worker_invocations(
+    session: boto3.Session, api: DemoApi
+) -> None:
+    # GIVEN workers that take 2 x 5 messages a round, and a 3,500-row file: 35 full messages of
+    # 100 rows would leave the fourth round half empty
+    parameters = {"ApiUrl": api.url, "WorkerReservedConcurrency": "2", "BatchSize": "5"}
+    stack = local_stack(session, parameters, create=True)
+    data = "id,text\n" + "".join(f"{n},row {n:05d}\n" for n in range(1, 3501))
+    event = drop(session, stack, "incoming/rounds.csv", data.encode())
+    # WHEN the splitter handles it
+    split(session, stack, event)
+    # THEN the rows come in four whole rounds of messages, none under half of RowsPerMessage
+    messages = work_messages(session, stack)
+    assert len(messages) == 4 * 10
+    assert min(len(m.rows) for m in messages[:-1]) >= 50
+    # AND every row is there once, in order
+    assert [r.number for m in messages for r in m.rows] == list(range(1, 3501))
 
 
 def test_bad_records_are_rejected_into_the_rejects_file(session: boto3.Session, stack: LocalStack) -> None:
@@ -108,11 +129,14 @@ def test_the_job_record_is_written_once_per_five_sends_not_per_send(
             super().save_checkpoint(*args, **kwargs)
 
     # GIVEN a file of 120 messages (100 rows each): 12 SendMessageBatch calls
-    body = "id\n" + "".join(f"{n}\n" for n in range(1, 12_001))
+    body = "id\n" + "".join(f"{n:05d}\n" for n in range(1, 12_001))
     s3 = session.client("s3")
     s3.put_object(Bucket=stack.outputs["DataBucketName"], Key="incoming/counted.csv", Body=body.encode())
     env = stack.functions["SplitterFunction"].environment
-    settings = SplitterSettings.from_env(env)
+    # one round of invocations takes all 120 messages, so they stay full (splitter/rounds.py)
+    settings = dataclasses.replace(
+        SplitterSettings.from_env(env), worker_concurrency=12, worker_batch_size=10
+    )
     splitter = Splitter(
         s3,
         session.client("sqs"),
