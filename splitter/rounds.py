@@ -37,6 +37,8 @@ class EvenRounds:
 
     def rows_for(self, offset: int, row: int, messages_sent: int) -> int:
         """Rows for the message that starts with row number `row`, read up to byte `offset`."""
+        if self.round_messages == 1:  # every message is a round of its own
+            return self.rows_per_message
         rows_read = row - self.start_row + 1
         bytes_read = offset - self.start_offset
         if rows_read < ESTIMATE_AFTER_ROWS or bytes_read <= 0:

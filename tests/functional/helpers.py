@@ -51,3 +51,9 @@ def work_messages(session: boto3.Session, stack: LocalStack) -> list[WorkMessage
 
 def dead_letters(session: boto3.Session, stack: LocalStack) -> list[dict[str, Any]]:
     return [json.loads(m["Body"]) for m in receive_all(session, stack.outputs["DeadLetterQueueUrl"])]
+
+
+def full_messages(environment: dict[str, str]) -> dict[str, str]:
+    """The splitter's environment with workers that take one message a round, so that every
+    message holds RowsPerMessage rows (splitter/rounds.py): for tests that count messages."""
+    return {**environment, "WORKER_CONCURRENCY": "1", "WORKER_BATCH_SIZE": "1"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 from typing import Any
 
@@ -17,7 +16,7 @@ from infra.demo_api import DemoApi
 from infra.local_stack import LocalStack, local_stack
 from splitter.core import Splitter
 from splitter.handler import build
-from tests.functional.helpers import context_for, event_for, receive_all, work_messages
+from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages
 
 
 def drop(session: boto3.Session, stack: LocalStack, key: str, data: bytes) -> dict:
@@ -133,10 +132,7 @@ def test_the_job_record_is_written_once_per_five_sends_not_per_send(
     s3 = session.client("s3")
     s3.put_object(Bucket=stack.outputs["DataBucketName"], Key="incoming/counted.csv", Body=body.encode())
     env = stack.functions["SplitterFunction"].environment
-    # one round of invocations takes all 120 messages, so they stay full (splitter/rounds.py)
-    settings = dataclasses.replace(
-        SplitterSettings.from_env(env), worker_concurrency=12, worker_batch_size=10
-    )
+    settings = SplitterSettings.from_env(full_messages(env))
     splitter = Splitter(
         s3,
         session.client("sqs"),

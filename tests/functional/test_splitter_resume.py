@@ -11,10 +11,10 @@ from fanout.jobs import JobStore
 from infra.local_stack import LocalStack
 from splitter.core import HANDOFF_RESERVE_S, MESSAGES_PER_CHECKPOINT
 from splitter.handler import build
-from tests.functional.helpers import context_for, event_for, receive_all, work_messages
+from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages
 from tests.functional.test_splitter import drop, jobs
 
-# The stack's RowsPerMessage is the template's default, 100.
+# The stack's RowsPerMessage is the template's default, 100, and every message is full.
 ROWS_PER_CHECKPOINT = MESSAGES_PER_CHECKPOINT * 100
 
 
@@ -44,7 +44,7 @@ def test_a_split_handed_over_twice_sends_every_row_once(session: boto3.Session, 
     lines = ["id,text"] + [f'{n},"row {n}; two\nlines"' for n in range(1, total + 1)]
     lines[1200] = "1200"  # one field too few
     event = drop(session, stack, "incoming/long.csv", ("\r\n".join(lines) + "\r\n").encode())
-    intake = build(stack.functions["SplitterFunction"].environment, session=session)
+    intake = build(full_messages(stack.functions["SplitterFunction"].environment), session=session)
     handed_over = 0
     # WHEN the intake queue's messages are handled until none are left
     while event["Records"]:
@@ -81,7 +81,7 @@ def test_a_trigger_for_a_split_that_died_goes_on_from_its_checkpoint(
     total = ROWS_PER_CHECKPOINT * 5 // 2
     lines = ["id"] + [str(n) for n in range(1, total + 1)]
     event = drop(session, stack, "incoming/died.csv", ("\n".join(lines) + "\n").encode())
-    intake = build(stack.functions["SplitterFunction"].environment, session=session)
+    intake = build(full_messages(stack.functions["SplitterFunction"].environment), session=session)
     intake.handle(event, ShortContext(Clock(checks=1)))  # hands over after one checkpoint
     receive_all(session, stack.outputs["IntakeQueueUrl"], 30)  # ... and the hand-over is lost
     # WHEN the original notification is delivered again
@@ -103,7 +103,7 @@ def test_per_file_format_from_object_metadata(session: boto3.Session, stack: Loc
         Metadata={"fanout-encoding": "cp932", "fanout-delimiter": "tab"},
     )
     event = event_for(stack, "SplitterFunction", receive_all(session, stack.outputs["IntakeQueueUrl"], 30))
-    build(stack.functions["SplitterFunction"].environment, session=session).handle(event, None)
+    build(full_messages(stack.functions["SplitterFunction"].environment), session=session).handle(event, None)
     (message,) = work_messages(session, stack)
     assert message.columns == ("番号", "名前")
     assert message.rows[0].values == ("1", "山田\r\n太郎")
@@ -115,7 +115,7 @@ def test_a_file_of_bad_records_is_rejected_in_parts_and_combined(
     # GIVEN 24,000 records with a field too few, long enough that the rejects file passes 5 MiB
     bad = "x" * 230
     event = drop(session, stack, "incoming/bad.csv", ("a,b\n" + f"{bad}\n" * 24_000).encode())
-    build(stack.functions["SplitterFunction"].environment, session=session).handle(event, None)
+    build(full_messages(stack.functions["SplitterFunction"].environment), session=session).handle(event, None)
     # THEN every record is rejected, in one rejects file written in multipart parts
     (job,) = jobs(session, stack).list()
     assert (job.rows_total, job.rows_rejected) == (24_000, 24_000)

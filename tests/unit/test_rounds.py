@@ -68,3 +68,9 @@ def test_more_rows_than_estimated_get_full_messages() -> None:
     # 9,000 rows read from 90 % of the bytes: a round of 80 messages is 8,000 rows, so the job
     # looked like two rounds, and 170 messages went out: more than that already
     assert rounds.rows_for(9_000 * ROW_BYTES, 9_000, 170) == 100
+
+
+def test_rounds_of_one_message_keep_every_message_full() -> None:
+    # rows that grow along the file: the estimate is off, but any count of messages fills rounds
+    rounds = EvenRounds(100, 1, 17_500 * ROW_BYTES, start_offset=0, start_row=1)
+    assert rounds.rows_for(9_000 * ROW_BYTES - 7_000, 9_000, 89) == 100
