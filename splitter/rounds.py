@@ -9,8 +9,9 @@ from the object's size and the bytes per row read so far, counts the rounds that
 would need, and gives each message still to be sent its share of the rows left over the
 messages that fill those rounds.
 
-A message keeps at least half of RowsPerMessage, so a job never sends more than twice the
-messages (and per-message requests) that full messages take. Shrinking messages ever further
+A message keeps at least half of RowsPerMessage, and the first half of the file goes out in full
+messages, so a job never sends more than half as many messages again (and their per-message
+requests) as full messages take. Shrinking messages ever further
 towards the end (guided self-scheduling) was measured and dropped: it multiplied invocations.
 """
 
