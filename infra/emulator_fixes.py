@@ -13,26 +13,29 @@ from typing import Any
 
 
 def apply_fixes() -> None:
-    # In this order: the write lock must hold around the item snapshots as well.
     _snapshot_transaction_items_only()
-    _serialize_dynamodb_writes()
+    _isolate_dynamodb_items()
     _serialize_sqs_receives()
     _event_source_mappings_as_configuration()
 
 
-def _serialize_dynamodb_writes() -> None:
-    """One lock around the emulator's DynamoDB writes.
+def _isolate_dynamodb_items() -> None:
+    """One DynamoDB request at a time in the emulator, from its parsed input to its response.
 
     moto's TransactWriteItems snapshots whole tables and, when a condition fails, puts the
     snapshots back, which silently undoes writes other threads made meanwhile (measured: job
     counters lost under 16 concurrent transactions). DynamoDB isolates transactions from other
-    writes; serializing the emulator's writes gives the same guarantee on one machine.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
+    writes.
 
-    _hold_while_running(
-        threading.RLock(), DynamoDBBackend, ("transact_write_items", "update_item", "put_item", "delete_item")
-    )
+    moto also applies an update attribute by attribute, and a read in another thread could copy
+    the item halfway (seen: `make bench` read a job with the splitter's first checkpoint half
+    written, `cp_offset` without `cp_next_seq`); Query and Scan hand the live items to the
+    response serializer. DynamoDB reads an item whole. The interpreter runs one request's Python
+    at a time anyway, so the lock costs interleaving, not parallelism.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    _hold_while_running(threading.RLock(), DynamoHandler, ("call_action",))
 
 
 def _serialize_sqs_receives() -> None:
@@ -64,16 +67,16 @@ def _serialize_sqs_receives() -> None:
     _hold_while_running(lock, SQSBackend, ("delete_message", "change_message_visibility"))
 
 
-def _hold_while_running(lock: threading.RLock, backend: type, methods: tuple[str, ...]) -> None:
-    """Replaces each of the backend's methods by one that runs it holding `lock`."""
+def _hold_while_running(lock: threading.RLock, cls: type, methods: tuple[str, ...]) -> None:
+    """Replaces each of the class's methods by one that runs it holding `lock`."""
     for name in methods:
-        original = getattr(backend, name)
+        original = getattr(cls, name)
 
         def locked(self: object, *args: object, _original: Any = original, **kwargs: object) -> Any:
             with lock:
                 return _original(self, *args, **kwargs)
 
-        setattr(backend, name, locked)
+        setattr(cls, name, locked)
 
 
 def _event_source_mappings_as_configuration() -> None:
