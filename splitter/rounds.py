@@ -11,8 +11,10 @@ messages that fill those rounds.
 
 A message keeps at least half of RowsPerMessage, and the first half of the file goes out in full
 messages, so a job never sends more than half as many messages again (and their per-message
-requests) as full messages take. Shrinking messages ever further
-towards the end (guided self-scheduling) was measured and dropped: it multiplied invocations.
+requests) as full messages take. Shrinking messages ever further towards the end (guided
+self-scheduling) was measured and dropped: it multiplied invocations. The round is the
+template's: a mapping throttled below it, jobs that share the workers, or AWS's ramp of the
+mapping's concurrency make it a guess, and a wrong guess costs no more than those messages.
 """
 
 from __future__ import annotations
