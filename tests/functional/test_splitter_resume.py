@@ -103,7 +103,7 @@ def test_per_file_format_from_object_metadata(session: boto3.Session, stack: Loc
         Metadata={"fanout-encoding": "cp932", "fanout-delimiter": "tab"},
     )
     event = event_for(stack, "SplitterFunction", receive_all(session, stack.outputs["IntakeQueueUrl"], 30))
-    build(full_messages(stack.functions["SplitterFunction"].environment), session=session).handle(event, None)
+    build(stack.functions["SplitterFunction"].environment, session=session).handle(event, None)
     (message,) = work_messages(session, stack)
     assert message.columns == ("番号", "名前")
     assert message.rows[0].values == ("1", "山田\r\n太郎")
@@ -115,7 +115,7 @@ def test_a_file_of_bad_records_is_rejected_in_parts_and_combined(
     # GIVEN 24,000 records with a field too few, long enough that the rejects file passes 5 MiB
     bad = "x" * 230
     event = drop(session, stack, "incoming/bad.csv", ("a,b\n" + f"{bad}\n" * 24_000).encode())
-    build(full_messages(stack.functions["SplitterFunction"].environment), session=session).handle(event, None)
+    build(stack.functions["SplitterFunction"].environment, session=session).handle(event, None)
     # THEN every record is rejected, in one rejects file written in multipart parts
     (job,) = jobs(session, stack).list()
     assert (job.rows_total, job.rows_rejected) == (24_000, 24_000)
