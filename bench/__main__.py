@@ -20,8 +20,8 @@ from bench.aws_model import estimate
 from bench.profile import summarize
 from bench.report import machine, plot_curve, spread, table, write_json
 from bench.scenarios import Throughput, baseline_run, fanout_run, profile_fanout, shape_for, split_only
-from infra.demo import DemoApiProcess, write_sample_csv
-from infra.template import load_template, parameter_values
+from infra.demo.job import DemoApiProcess, write_sample_csv
+from infra.local.template import load_template, parameter_values
 
 LATENCY_S = 0.050
 STORY_LATENCY_MS = (30.0, 80.0)

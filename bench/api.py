@@ -1,6 +1,6 @@
 """The benchmarks' loopback API: an asyncio HTTP/1.1 server with a configurable latency.
 
-The demo API (infra/demo_api.py) spends a thread and about a millisecond of CPU per call; on a
+The demo API (infra/demo/api.py) spends a thread and about a millisecond of CPU per call; on a
 machine with two shared cores that alone caps a run well below C / L. This server waits out the
 latency on the event loop and parses only what a row POST needs, so the CPU it takes stays small
 next to the clients it measures. It runs in its own process (`python -m bench.api`) and answers
@@ -18,7 +18,7 @@ import sys
 import threading
 from collections import Counter
 
-from infra.demo_api import READY_PREFIX
+from infra.demo.api import READY_PREFIX
 
 LOOPBACK = "127.0.0.1"
 MAX_HEADER_BYTES = 64 * 1024

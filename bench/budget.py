@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from infra.demo_api import DemoApi
-from infra.limited_api import LimitedApi
+from bench.limited_api import LimitedApi
+from infra.demo.api import DemoApi
 
 
 def measure(policy: LimitedApi, rate: float) -> dict[str, Any]:

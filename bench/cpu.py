@@ -2,7 +2,7 @@
 
 The splitter and the baseline run in the benchmark's own process, so reading each thread's CPU
 time tells their shares apart. The workers' execution environments run in child processes
-(infra/environment_processes.py) next to the emulator's: those are told apart by command line.
+(infra/local/environment_processes.py) next to the emulator's: those are told apart by command line.
 A thread or process that ends between two samples loses only what it used since the last one.
 """
 
@@ -18,7 +18,7 @@ from typing import Self
 SAMPLE_EVERY_S = 0.2
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
-# Which part of the run a thread belongs to, from its name (see infra/event_source.py and
+# Which part of the run a thread belongs to, from its name (see infra/local/event_source.py and
 # worker/core.py for the names the local runtime gives its threads).
 GROUPS: tuple[tuple[str, str], ...] = (
     ("WorkerFunction", "worker"),
@@ -117,7 +117,7 @@ class ThreadCpu(_Sampler):
 
 # Which part of the run a child process belongs to, from its command line.
 PROCESS_GROUPS: tuple[tuple[str, str], ...] = (
-    ("infra.emulator", "emulator"),
+    ("infra.local.emulator", "emulator"),
     ("multiprocessing.spawn", "worker"),
 )
 

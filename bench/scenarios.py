@@ -23,10 +23,10 @@ from fanout.jobs import JobStore
 from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
-from infra.emulator import Emulator
-from infra.endpoint import use_endpoint
-from infra.local_stack import local_stack
-from infra.run import RunOptions, drop_file, run, scale_parameters
+from infra.local.emulator import Emulator
+from infra.local.endpoint import use_endpoint
+from infra.local.run import RunOptions, drop_file, run, scale_parameters
+from infra.local.stack import local_stack
 from splitter.core import Splitter
 
 THREADS_PER_WORKER = 8

@@ -58,9 +58,9 @@ def _drain(session: Any, queue_url: str, stop: threading.Event) -> None:
 
 def child(size_mb: float) -> dict[str, Any]:
     from fanout.s3events import ObjectRef
-    from infra.emulator import Emulator
-    from infra.endpoint import use_endpoint
-    from infra.local_stack import local_stack
+    from infra.local.emulator import Emulator
+    from infra.local.endpoint import use_endpoint
+    from infra.local.stack import local_stack
     from splitter.handler import build
 
     with tempfile.TemporaryDirectory() as tmp, Emulator() as emulator:

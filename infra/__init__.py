@@ -1,1 +1,2 @@
-"""The local stack and the `fanout` command: the template's resources on an embedded emulator."""
+"""Everything outside the Lambda functions: the `fanout` command (cli/), operations on any stack
+(ops/), the stack on one machine (local/) and the demo (demo/)."""

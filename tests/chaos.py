@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.demo_api import Call, Reply
+from infra.demo.api import Call, Reply
 
 REFUSED_MODULUS, REFUSED_REMAINDER = 50, 5
 

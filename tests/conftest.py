@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from infra.demo_api import DemoApi
-from infra.emulator import Emulator
-from infra.endpoint import use_endpoint
-from infra.local_stack import LocalStack, local_stack
+from infra.demo.api import DemoApi
+from infra.local.emulator import Emulator
+from infra.local.endpoint import use_endpoint
+from infra.local.stack import LocalStack, local_stack
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo_api import DemoApi
-from infra.limited_api import LimitedApi
+from bench.limited_api import LimitedApi
+from infra.demo.api import DemoApi
 from tests.e2e.test_run import fanout
 
 pytestmark = pytest.mark.e2e

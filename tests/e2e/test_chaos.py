@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo_api import DemoApi
+from infra.demo.api import DemoApi
 from tests.chaos import ChaosPolicy, refused
 from tests.e2e.cli import fanout as run_fanout
 from tests.e2e.cli import local_up

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from infra.demo_api import Call, DemoApi, Reply
-from infra.template import load_template
+from infra.demo.api import Call, DemoApi, Reply
+from infra.local.template import load_template
 from tests.e2e.chromium import Page
 from tests.e2e.cli import fanout
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.demo_api import Call, DemoApi, Reply
+from infra.demo.api import Call, DemoApi, Reply
 from tests.e2e.chromium import Page
 from tests.e2e.cli import fanout, free_port
 from tests.e2e.cli import local_up as run_local_up

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo_api import DemoApi
+from infra.demo.api import DemoApi
 from tests.e2e.cli import fanout as run_fanout
 from tests.e2e.cli import local_up
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo_api import Call, DemoApi, Reply
+from infra.demo.api import Call, DemoApi, Reply
 from tests.e2e.cli import fanout
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 
 from fanout.contract import WorkMessage
-from infra.event_source import LocalContext, sqs_record
-from infra.local_stack import LocalStack
+from infra.local.event_source import LocalContext, sqs_record
+from infra.local.stack import LocalStack
 
 
 def receive_all(session: boto3.Session, queue_url: str, visibility: int = 0) -> list[Any]:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from fanout.errors import PermanentError
-from infra.demo import DemoApiProcess
+from infra.demo.job import DemoApiProcess
 from worker.api_connections import ApiConnections
 
 _ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"

@@ -8,7 +8,7 @@ import socket
 import requests
 
 from fanout.contract import Row
-from infra.demo import DemoApiProcess
+from infra.demo.job import DemoApiProcess
 from worker.api_connections import ApiConnections
 from worker.poster import RowPoster
 from worker.responses import RetryPolicy

@@ -6,9 +6,9 @@ import boto3
 
 from fanout.contract import WorkMessage
 from fanout.jobs import JobStore
-from infra.dlq import POLICY_MOVED, DeadLetters
-from infra.local_stack import LocalStack
-from infra.redrive import Redrive, RedriveRequest
+from infra.local.stack import LocalStack
+from infra.ops.dead_letters import POLICY_MOVED, DeadLetters
+from infra.ops.redrive import Redrive, RedriveRequest
 from tests.functional.helpers import receive_all, work_messages
 from tests.functional.test_worker import message
 from worker.ledger import Ledger, Outcome

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.emulator import Emulator
-from infra.emulator_speedups import RequestBody
+from infra.local.emulator import Emulator
+from infra.local.emulator_speedups import RequestBody
 
 _LIST_QUEUES = "Action=ListQueues&Version=2012-11-05"
 _HEADERS = {

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.local_stack import LocalStack
+from infra.local.stack import LocalStack
 
 
 def test_a_cancelled_transaction_leaves_every_item_as_it_was(

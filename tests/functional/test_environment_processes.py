@@ -10,11 +10,11 @@ import boto3
 import pytest
 
 from fanout.jobs import JobStore
-from infra.demo_api import DemoApi
-from infra.environment_processes import ProcessEventSource, slots_of
-from infra.local_stack import LocalStack
-from infra.run import drop_file
-from infra.runtime import LocalRuntime
+from infra.demo.api import DemoApi
+from infra.local.environment_processes import ProcessEventSource, slots_of
+from infra.local.run import drop_file
+from infra.local.runtime import LocalRuntime
+from infra.local.stack import LocalStack
 
 ROWS = 450  # RowsPerMessage is 100: five work messages
 

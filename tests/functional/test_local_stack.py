@@ -5,9 +5,9 @@ from urllib.parse import unquote_plus
 
 import boto3
 
-from infra.demo_api import DemoApi
-from infra.local_stack import LocalStack, local_stack
-from infra.template import load_template
+from infra.demo.api import DemoApi
+from infra.local.stack import LocalStack, local_stack
+from infra.local.template import load_template
 
 
 def test_queues_carry_the_template_attributes(session: boto3.Session, stack: LocalStack) -> None:

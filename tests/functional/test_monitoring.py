@@ -11,8 +11,8 @@ import boto3
 from fanout import metrics
 from fanout.jobs import JobStore
 from fanout.reports import EVENT_DETAIL_TYPE, EVENT_SOURCE, JobReporter, report_key
-from infra.demo_api import Call, DemoApi, Reply
-from infra.local_stack import LocalStack
+from infra.demo.api import Call, DemoApi, Reply
+from infra.local.stack import LocalStack
 from splitter.handler import build as build_splitter
 from tests.functional.helpers import context_for, event_for, receive_all
 from worker.handler import build as build_worker

@@ -12,8 +12,8 @@ from fanout.jobs import JobStore
 from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
-from infra.demo_api import DemoApi
-from infra.local_stack import LocalStack, local_stack
+from infra.demo.api import DemoApi
+from infra.local.stack import LocalStack, local_stack
 from splitter.core import Splitter
 from splitter.handler import build
 from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages

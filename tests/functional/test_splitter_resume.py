@@ -8,7 +8,7 @@ import io
 import boto3
 
 from fanout.jobs import JobStore
-from infra.local_stack import LocalStack
+from infra.local.stack import LocalStack
 from splitter.core import HANDOFF_RESERVE_S, MESSAGES_PER_CHECKPOINT
 from splitter.handler import build
 from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages

@@ -14,10 +14,10 @@ import pytest
 
 from fanout.errors import InputError
 from fanout.jobs import JobStore
-from infra.commands import status
-from infra.local_stack import LocalStack
-from infra.stack_ref import connect
-from infra.template import load_template
+from infra.cli import status
+from infra.local.stack import LocalStack
+from infra.local.template import load_template
+from infra.ops.stack_ref import connect
 
 
 def deploy_outputs(session: boto3.Session, name: str, outputs: dict[str, str]) -> None:

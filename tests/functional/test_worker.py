@@ -13,8 +13,8 @@ import pytest
 
 from fanout.contract import Row, WorkMessage
 from fanout.jobs import JobStore
-from infra.demo_api import Call, DemoApi, Reply
-from infra.local_stack import LocalStack, local_stack
+from infra.demo.api import Call, DemoApi, Reply
+from infra.local.stack import LocalStack, local_stack
 from tests.functional.helpers import context_for, dead_letters, event_for, receive_all
 from worker.handler import build
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import boto3
 
-from infra.demo_api import DemoApi, Reply
-from infra.event_source import LocalContext
-from infra.local_stack import LocalStack
+from infra.demo.api import DemoApi, Reply
+from infra.local.event_source import LocalContext
+from infra.local.stack import LocalStack
 from tests.functional.helpers import event_for
 from tests.functional.test_worker import JOB, invoke, job, message, setup_job
 from worker.handler import build
@@ -56,7 +56,9 @@ def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
     event_file = tmp_path / "event.json"
     event_file.write_text(json.dumps(event_for(stack, "WorkerFunction", received)))
     script = (
-        "import json, sys; from worker.handler import build; from infra.event_source import LocalContext\n"
+        "import json, sys\n"
+        "from worker.handler import build\n"
+        "from infra.local.event_source import LocalContext\n"
         "worker = build(json.loads(sys.argv[1]))\n"
         "worker.handle(json.load(open(sys.argv[2])), LocalContext('WorkerFunction', 1024, 120))\n"
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.local_metrics import BackgroundSink
+from infra.local.metrics import BackgroundSink
 
 
 class RecordingSink:

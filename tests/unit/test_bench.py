@@ -29,7 +29,7 @@ def test_threads_are_grouped_by_the_names_the_local_runtime_gives_them() -> None
 
 
 def test_child_processes_are_grouped_by_command_line() -> None:
-    assert process_group_of("python -m infra.emulator --port 0") == "emulator"
+    assert process_group_of("python -m infra.local.emulator --port 0") == "emulator"
     spawned = "python -B -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=8)"
     assert process_group_of(spawned) == "worker"
     assert process_group_of("python -c from multiprocessing.resource_tracker import main") == "other"

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from infra.commands.common import number_above, whole_number
+from infra.cli.flags import number_above, whole_number
 
 
 def test_whole_numbers_within_their_range() -> None:
@@ -32,7 +32,7 @@ def test_numbers_above_a_bound_with_or_without_it() -> None:
 
 
 def test_a_runs_scale_sets_the_template_parameters_the_splitter_and_workers_read() -> None:
-    from infra.run import scale_parameters
+    from infra.local.run import scale_parameters
 
     assert scale_parameters("http://127.0.0.1:9/rows", 8, 4) == {
         "ApiUrl": "http://127.0.0.1:9/rows",

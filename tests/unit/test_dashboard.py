@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
-from infra.dashboard_page import render_page
-from infra.template import load_template
+from infra.local.template import load_template
+from infra.ops.dashboard_page import render_page
 
 
 def declared() -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from moto import backends, mock_aws
 from moto.core import utils
 from moto.sqs import models
 
-from infra.emulator_speedups import apply_speedups
+from infra.local.emulator_speedups import apply_speedups
 
 
 def test_sqs_clock_reads_now_as_moto_did_and_converts_given_times_the_long_way() -> None:

@@ -2,7 +2,7 @@ import pytest
 
 from fanout.errors import InputError
 from fanout.formats import CsvFormat
-from infra.template import load_template
+from infra.local.template import load_template
 
 
 def test_a_files_metadata_overrides_the_stacks_format() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fanout import metrics
 from fanout.metrics import EMF_VALUES_PER_DOCUMENT, MAX_SAMPLES_PER_INVOCATION, MetricSet
-from infra.dashboard_data import _quantile
-from infra.local_metrics import bucket_bound
+from infra.local.metrics import bucket_bound
+from infra.ops.dashboard_data import _quantile
 from worker.calls import status_metric
 
 

@@ -16,7 +16,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from fanout.limits import SQS_VISIBILITY_TO_FUNCTION_TIMEOUT_RATIO
-from infra.template import load_template
+from infra.local.template import load_template
 
 # What `sam package` puts in place of the local code directory; the translator wants an S3 URI.
 PACKAGED_CODE = "s3://fanout-artifacts/fanout.zip"

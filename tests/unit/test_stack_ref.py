@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from fanout.errors import InputError
-from infra.stack_ref import connect
+from infra.ops.stack_ref import connect
 
 
 @pytest.mark.parametrize("endpoint", ["at", "127.0.0.1:4566", "ftp://127.0.0.1:4566", "http://"])

@@ -4,7 +4,7 @@ import pytest
 
 from fanout.errors import ConfigError
 from fanout.limits import SQS_VISIBILITY_TO_FUNCTION_TIMEOUT_RATIO
-from infra.template import TEMPLATE_PATH, Resolver, load_template, parameter_values
+from infra.local.template import TEMPLATE_PATH, Resolver, load_template, parameter_values
 
 
 def test_short_forms_become_intrinsic_functions() -> None:

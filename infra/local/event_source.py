@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import boto3
 
 from fanout.limits import SQS_DELETE_BATCH_MAX_ENTRIES, SQS_RECEIVE_MAX_MESSAGES
-from infra.local_stack import LOCAL_REGION, LocalFunction, SqsTrigger
+from infra.local.stack import LOCAL_REGION, LocalFunction, SqsTrigger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

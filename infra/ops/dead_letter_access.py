@@ -6,9 +6,9 @@ import boto3
 
 from fanout.jobs import JobStore
 from fanout.reports import JobReporter
-from infra.dlq import DeadLetters
-from infra.redrive import Redrive
-from infra.stack_ref import StackConnection
+from infra.ops.dead_letters import DeadLetters
+from infra.ops.redrive import Redrive
+from infra.ops.stack_ref import StackConnection
 from worker.ledger import Ledger
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from infra.commands.common import (
+from infra.cli.flags import (
     add_budget_flags,
     add_format_flags,
     add_parameter_flag,
@@ -14,7 +14,7 @@ from infra.commands.common import (
     format_metadata,
     stack_parameters,
 )
-from infra.run import RunOptions, run
+from infra.local.run import RunOptions, run
 
 
 def register(commands: Any) -> None:

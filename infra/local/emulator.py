@@ -15,8 +15,8 @@ import time
 from types import TracebackType
 
 from fanout.errors import FanoutError
-from infra.emulator_fixes import apply_fixes
-from infra.emulator_speedups import apply_speedups
+from infra.local.emulator_fixes import apply_fixes
+from infra.local.emulator_speedups import apply_speedups
 
 LOOPBACK = "127.0.0.1"
 READY_PREFIX = "fanout-emulator-ready "
@@ -42,7 +42,7 @@ class Emulator:
 
     def start(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "infra.emulator", "--port", str(self._port)],
+            [sys.executable, "-m", "infra.local.emulator", "--port", str(self._port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

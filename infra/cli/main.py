@@ -13,8 +13,8 @@ from types import FrameType
 from typing import NoReturn
 
 from fanout.errors import FanoutError
-from infra.commands import dashboard, demo, dlq, drop, local, mapping, redrive, run, status
-from infra.run import EXIT_NOT_ATTEMPTED
+from infra.cli import dashboard, demo, dlq, drop, local, mapping, redrive, run, status
+from infra.local.run import EXIT_NOT_ATTEMPTED
 
 COMMANDS = (run, demo, local, drop, status, dlq, redrive, mapping, dashboard)
 
@@ -71,7 +71,3 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

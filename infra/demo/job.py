@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 from fanout.errors import FanoutError
-from infra.demo_api import READY_PREFIX
-from infra.run import RunOptions, run
-from infra.runtime import DEFAULT_PROCESSES
+from infra.demo.api import READY_PREFIX
+from infra.local.run import RunOptions, run
+from infra.local.runtime import DEFAULT_PROCESSES
 
 DEMO_ROWS = 20_000
 STATS_TIMEOUT_S = 5.0
@@ -54,7 +54,7 @@ class DemoApiProcess:
     """The demo API in its own process, so it does not share an interpreter with the workers."""
 
     def __init__(
-        self, latency_ms: tuple[float, float] = (30.0, 80.0), module: str = "infra.demo_api"
+        self, latency_ms: tuple[float, float] = (30.0, 80.0), module: str = "infra.demo.api"
     ) -> None:
         self._latency_ms = latency_ms
         self._module = module  # any module with the same command line and ready line

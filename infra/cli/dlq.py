@@ -11,9 +11,9 @@ from typing import Any, TextIO
 
 from fanout.contract import ANNOTATION_PREFIX
 from fanout.errors import InputError
-from infra.dead_letter_access import dead_letters
-from infra.dlq import DeadMessage, DeadRow
-from infra.stack_ref import add_stack_flags, connect
+from infra.ops.dead_letter_access import dead_letters
+from infra.ops.dead_letters import DeadMessage, DeadRow
+from infra.ops.stack_ref import add_stack_flags, connect
 
 # Reason columns appended to an export; the splitter never posts columns with this prefix, so
 # a fixed export can be dropped again as it is.

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from fanout.errors import ConfigError
-from infra.template import Resolver, load_template, parameter_values
+from infra.local.template import Resolver, load_template, parameter_values
 
 log = logging.getLogger("fanout.local")
 

@@ -10,8 +10,8 @@ from typing import Any
 from fanout.errors import InputError
 from fanout.jobs import Job, JobStore
 from fanout.reports import report_key
-from infra.progress import rate_and_eta
-from infra.stack_ref import add_stack_flags, connect
+from infra.cli.progress import rate_and_eta
+from infra.ops.stack_ref import add_stack_flags, connect
 
 COLUMNS = ("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "ROWS/S", "ETA", "THROTTLED", "STARTED")
 

@@ -11,8 +11,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.errors import InputError
-from infra.endpoint import use_endpoint
-from infra.local_stack import local_stack
+from infra.local.endpoint import use_endpoint
+from infra.local.stack import local_stack
 
 
 @dataclass(frozen=True)

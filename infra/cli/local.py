@@ -9,13 +9,13 @@ import time
 from typing import Any
 
 from fanout.jobs import Job, JobStore
-from infra.commands.common import add_budget_flags, add_parameter_flag, add_scale_flags, stack_parameters
-from infra.emulator import Emulator
-from infra.endpoint import use_endpoint
-from infra.local_stack import local_stack
-from infra.preflight import check_api_url
-from infra.progress import progress_line
-from infra.runtime import LocalRuntime
+from infra.cli.flags import add_budget_flags, add_parameter_flag, add_scale_flags, stack_parameters
+from infra.cli.preflight import check_api_url
+from infra.cli.progress import progress_line
+from infra.local.emulator import Emulator
+from infra.local.endpoint import use_endpoint
+from infra.local.runtime import LocalRuntime
+from infra.local.stack import local_stack
 
 DEFAULT_PORT = 4566
 WATCH_EVERY_S = 2.0

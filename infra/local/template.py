@@ -15,7 +15,7 @@ import yaml
 
 from fanout.errors import ConfigError
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from fanout.limits import SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.queues import send_message_batch
-from infra.dlq import DeadLetters, DeadMessage, wait_s
+from infra.ops.dead_letters import DeadLetters, DeadMessage, wait_s
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
-from infra.run import scale_parameters
-from infra.runtime import DEFAULT_PROCESSES
+from infra.local.run import scale_parameters
+from infra.local.runtime import DEFAULT_PROCESSES
 
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)

@@ -18,16 +18,16 @@ from fanout.formats import CsvFormat
 from fanout.jobs import Job, JobStore
 from fanout.reports import report_for
 from fanout.s3events import object_version
-from infra.dashboard_data import read_dashboard, save_last_run
-from infra.dead_letter_access import dead_letters_for
-from infra.dlq import DeadLetters
-from infra.emulator import Emulator
-from infra.endpoint import use_endpoint
-from infra.local_stack import LocalStack, local_stack
-from infra.preflight import check_api_url, check_csv
-from infra.progress import ProgressPrinter
-from infra.runtime import DEFAULT_PROCESSES, LocalRuntime
-from infra.template import load_template, parameter_values
+from infra.cli.preflight import check_api_url, check_csv
+from infra.cli.progress import ProgressPrinter
+from infra.local.emulator import Emulator
+from infra.local.endpoint import use_endpoint
+from infra.local.runtime import DEFAULT_PROCESSES, LocalRuntime
+from infra.local.stack import LocalStack, local_stack
+from infra.local.template import load_template, parameter_values
+from infra.ops.dashboard_data import read_dashboard, save_last_run
+from infra.ops.dead_letter_access import dead_letters_for
+from infra.ops.dead_letters import DeadLetters
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from infra.commands.common import number_above, positive_int
-from infra.dead_letter_access import redrive_for
-from infra.redrive import RedriveRequest
-from infra.stack_ref import add_stack_flags, connect
+from infra.cli.flags import number_above, positive_int
+from infra.ops.dead_letter_access import redrive_for
+from infra.ops.redrive import RedriveRequest
+from infra.ops.stack_ref import add_stack_flags, connect
 
 
 def register(commands: Any) -> None:

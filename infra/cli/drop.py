@@ -8,9 +8,9 @@ from typing import Any
 
 from fanout.contract import job_id_for
 from fanout.errors import InputError
-from infra.commands.common import add_format_flags, format_metadata
-from infra.run import drop_file
-from infra.stack_ref import add_stack_flags, connect
+from infra.cli.flags import add_format_flags, format_metadata
+from infra.local.run import drop_file
+from infra.ops.stack_ref import add_stack_flags, connect
 
 
 def register(commands: Any) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.errors import InputError
-from infra.dashboard_data import last_run_path, read_dashboard
-from infra.dashboard_page import render_page
-from infra.stack_ref import add_stack_flags, connect
+from infra.ops.dashboard_data import last_run_path, read_dashboard
+from infra.ops.dashboard_page import render_page
+from infra.ops.stack_ref import add_stack_flags, connect
 
 DEFAULT_OUT = Path("fanout-dashboard.html")
 

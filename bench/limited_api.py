@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from infra.demo_api import Call, Reply
+from infra.demo.api import Call, Reply
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from infra.commands.common import add_scale_flags, positive_int
-from infra.demo import DEMO_ROWS, demo
+from infra.cli.flags import add_scale_flags, positive_int
+from infra.demo.job import DEMO_ROWS, demo
 
 
 def register(commands: Any) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import boto3
 
-from infra.environment_processes import MappingSpec, ProcessEventSource
-from infra.event_source import EventSource, LocalEventSource, concurrency_for, handler_factory
-from infra.local_metrics import BackgroundSink, CloudWatchSink, ServiceMetrics
-from infra.local_stack import LocalFunction, LocalStack, SqsTrigger
+from infra.local.environment_processes import MappingSpec, ProcessEventSource
+from infra.local.event_source import EventSource, LocalEventSource, concurrency_for, handler_factory
+from infra.local.metrics import BackgroundSink, CloudWatchSink, ServiceMetrics
+from infra.local.stack import LocalFunction, LocalStack, SqsTrigger
 
 # Local workers' execution environments are spread over one process per CPU: each process has
 # its own interpreter lock, as each Lambda execution environment has its own process.

@@ -3,7 +3,7 @@
 The body is the one template.yaml declares (read back from CloudWatch by the stack's
 DashboardName output; the local stack puts it into the emulator). Each metric widget's series
 is fetched with GetMetricStatistics; percentiles the endpoint cannot compute (the emulator
-computes none) come from the histograms the local metrics sink keeps (infra/local_metrics.py).
+computes none) come from the histograms the local metrics sink keeps (infra/local/metrics.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from fanout.jobs import JobStore
-from infra.local_metrics import BUCKET_DIMENSION, histogram_namespace
+from infra.local.metrics import BUCKET_DIMENSION, histogram_namespace
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

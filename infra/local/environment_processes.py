@@ -24,10 +24,10 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from fanout.errors import FanoutError
-from infra.endpoint import use_endpoint
-from infra.event_source import Invocations, LocalEventSource, handler_factory
-from infra.local_metrics import BackgroundSink, CloudWatchSink
-from infra.local_stack import LocalFunction, SqsTrigger
+from infra.local.endpoint import use_endpoint
+from infra.local.event_source import Invocations, LocalEventSource, handler_factory
+from infra.local.metrics import BackgroundSink, CloudWatchSink
+from infra.local.stack import LocalFunction, SqsTrigger
 
 # A child's cold start: an interpreter, boto3 and the handler's clients (about 2 s of CPU here).
 READY_TIMEOUT_S = 120.0

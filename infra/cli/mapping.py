@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from fanout.errors import InputError
-from infra.commands.common import whole_number
-from infra.stack_ref import StackConnection, add_stack_flags, connect
+from infra.cli.flags import whole_number
+from infra.ops.stack_ref import StackConnection, add_stack_flags, connect
 
 # ScalingConfig.MaximumConcurrency: 2 to 1,000 (Lambda API Reference, ScalingConfig).
 MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY = 2, 1000

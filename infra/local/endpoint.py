@@ -8,7 +8,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
-from infra.local_stack import LOCAL_REGION
+from infra.local.stack import LOCAL_REGION
 
 # Credentials for the emulator: it accepts any, and real ones must never reach it.
 EMULATOR_CREDENTIALS = {

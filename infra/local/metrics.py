@@ -8,7 +8,7 @@
 
 The emulator computes no percentiles, so every millisecond metric is also kept as a histogram
 (counts per bucket, under an extra dimension, in a namespace of its own so it never mixes with
-the metric itself); the local dashboard derives p50/p90/p99 from it (infra/dashboard_data.py).
+the metric itself); the local dashboard derives p50/p90/p99 from it (infra/ops/dashboard_data.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.metrics import MetricsSink
-from infra.event_source import EventSource
+from infra.local.event_source import EventSource
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

@@ -1,1 +1,0 @@
-"""One module per `fanout` subcommand; each has register(subparsers) and sets `execute`."""

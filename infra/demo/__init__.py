@@ -1,0 +1,1 @@
+"""`fanout demo`: the built-in demo API on loopback and the sample job run against it."""
