@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from fanout.contract import Row, RowFailure, idempotency_key, row_payload
 from fanout.jobs import now_iso
+from fanout.outcomes import Verdict
 from worker.api_connections import ApiConnections
 from worker.calls import CallLog
-from worker.responses import Classified, RetryPolicy, Verdict, classify_exception, classify_status
+from worker.responses import Classified, RetryPolicy, classify_exception, classify_status
 from worker.throttle import AdaptiveLimiter
 
 EXCERPT_CHARS = 300

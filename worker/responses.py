@@ -1,11 +1,12 @@
 """What an API response or a transport error means for a row: success, retry, or give up.
 
-Pure functions, no I/O: the one place the retry rules live.
+Pure functions, no I/O. Which statuses succeed, retry or fail is the request spec's `outcomes`
+(fanout/outcomes.py, today's rules by default); how long to wait and what a transport error
+means is here.
 """
 
 from __future__ import annotations
 
-import enum
 import http.client
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,15 +14,10 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from fanout.backoff import backoff_delay
+from fanout.outcomes import DEFAULT_OUTCOMES, Outcomes, Verdict
 
 # Statuses that mean "slow down" and may say for how long with Retry-After (RFC 9110 10.2.3).
 THROTTLE_STATUSES = frozenset({429, 503})
-
-
-class Verdict(enum.Enum):
-    SUCCESS = "success"
-    RETRY = "retry"
-    PERMANENT = "permanent"
 
 
 @dataclass(frozen=True)
@@ -54,16 +50,14 @@ class Headers(Protocol):
     def get(self, name: str, /) -> str | None: ...
 
 
-def classify_status(status: int, headers: Headers) -> Classified:
-    if 200 <= status < 300:
-        return Classified(Verdict.SUCCESS, f"HTTP {status}")
-    if status in THROTTLE_STATUSES:
+def classify_status(status: int, headers: Headers, outcomes: Outcomes = DEFAULT_OUTCOMES) -> Classified:
+    """The request spec's outcome rules decide; a retried 429 or 503 also honours Retry-After."""
+    verdict = outcomes.verdict(status)
+    if verdict is Verdict.RETRY and status in THROTTLE_STATUSES:
         return Classified(
             Verdict.RETRY, f"HTTP {status}", parse_retry_after(headers.get("Retry-After")), throttle=True
         )
-    if status >= 500:
-        return Classified(Verdict.RETRY, f"HTTP {status}")
-    return Classified(Verdict.PERMANENT, f"HTTP {status}")
+    return Classified(verdict, f"HTTP {status}")
 
 
 def classify_exception(exc: OSError | http.client.HTTPException) -> Classified:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from fanout.errors import InputError
 from fanout.formats import CsvFormat
+from fanout.rendering import Origin
 from splitter.records import READ_CHUNK_BYTES, CsvRecords
 
 CONNECT_TIMEOUT_S = 3.0
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
+def file_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(READ_CHUNK_BYTES):
             yield chunk
@@ -34,7 +34,7 @@ def check_csv(path: Path, fmt: CsvFormat | None = None) -> tuple[str, ...]:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     try:
-        records = CsvRecords(_chunks(path), fmt)
+        records = CsvRecords(file_chunks(path), fmt)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
     if next(iter(records), None) is None:
@@ -44,16 +44,11 @@ def check_csv(path: Path, fmt: CsvFormat | None = None) -> tuple[str, ...]:
 
 def check_api_url(url: str) -> None:
     """A well-formed http(s) URL with something listening at its host and port."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--api-url {url!r}: expected an http:// or https:// URL")
+    origin, _, _ = Origin.of(url, "--api-url")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise InputError(f"--api-url {url!r}: the port is not a number") from None
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S):
+        with socket.create_connection((origin.host, origin.port), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise InputError(f"--api-url {url}: nothing answers at {parts.hostname}:{port} ({reason})") from None
+        where = f"{origin.host}:{origin.port}"
+        raise InputError(f"--api-url {url}: nothing answers at {where} ({reason})") from None

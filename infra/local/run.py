@@ -174,7 +174,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
 
 def stack_format(parameters: dict[str, str]) -> CsvFormat:
     """The files' format as the local stack will be told it: the template's Csv* parameters."""
-    values = parameter_values(load_template(), parameters)
+    values = parameter_values(load_template(), parameters, strict=False)  # only the Csv* ones matter
     return CsvFormat(
         delimiter=values["CsvDelimiter"],
         quote=values["CsvQuote"],

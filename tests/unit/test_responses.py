@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fanout.outcomes import Outcomes, Verdict
 from worker.responses import (
     Classified,
     RetryPolicy,
-    Verdict,
     classify_exception,
     classify_status,
     parse_retry_after,
@@ -72,3 +72,13 @@ def test_policy_honours_retry_after_up_to_its_cap_and_backs_off_otherwise() -> N
     assert policy.delay(1, Classified(Verdict.RETRY, "HTTP 429", 99.0)) == 10.0
     delays = [policy.delay(n, Classified(Verdict.RETRY, "HTTP 500")) for n in range(1, 40)]
     assert all(0.0 <= d <= 1.0 for d in delays)
+
+
+def test_a_specs_outcomes_decide_and_retried_throttles_keep_retry_after() -> None:
+    outcomes = Outcomes.of(["2xx", 409], [408, 429])
+    assert classify_status(409, {}, outcomes).verdict is Verdict.SUCCESS
+    assert classify_status(408, {}, outcomes) == Classified(Verdict.RETRY, "HTTP 408")
+    assert classify_status(429, {"Retry-After": "2"}, outcomes) == Classified(
+        Verdict.RETRY, "HTTP 429", 2.0, throttle=True
+    )
+    assert classify_status(503, {"Retry-After": "2"}, outcomes) == Classified(Verdict.PERMANENT, "HTTP 503")

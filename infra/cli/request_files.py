@@ -1,0 +1,60 @@
+"""A request spec file given to the CLI (`--request SPEC`): YAML or JSON, checked before anything is sent.
+
+The functions read specs as JSON only (the Lambda package carries no YAML library), so the CLI
+turns a YAML file into the JSON it uploads under requests/.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from fanout.errors import InputError
+from fanout.rendering import UNNAMED_ENDPOINT, RequestRenderer
+from fanout.request_spec import RequestSpec, parse_spec, spec_json
+
+
+@dataclass(frozen=True)
+class RequestFile:
+    path: Path
+    spec: RequestSpec
+    stored: str  # the JSON document uploaded under requests/
+
+    def check_columns(self, columns: tuple[str, ...]) -> None:
+        """The spec against a file's header: every placeholder and typed column must be there."""
+        try:
+            RequestRenderer(self.spec, columns, UNNAMED_ENDPOINT)
+        except InputError as exc:
+            raise InputError(f"request spec {self.path}: {exc}") from None
+
+
+def read_request_file(path: Path) -> RequestFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"request spec {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"request spec {path}: cannot read it: {exc}") from None
+    try:
+        document = _parse(text, path)
+        return RequestFile(path, parse_spec(document), spec_json(document))
+    except InputError as exc:
+        raise InputError(f"request spec {path}: {exc}") from None
+
+
+def _parse(text: str, path: Path) -> object:
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"not valid YAML: {problem}{where}") from None
