@@ -86,6 +86,8 @@ class SplitterSettings:
 class WorkerSettings:
     api_url: str
     api_auth_secret_arn: str  # empty: the API gets no Authorization header
+    # The request spec's secrets are `<secrets_prefix>NAME` (the stack's name and a slash).
+    secrets_prefix: str
     threads: int
     request_timeout_s: float
     attempt_limit: int
@@ -102,6 +104,7 @@ class WorkerSettings:
         return cls(
             api_url=_text(env, "API_URL"),
             api_auth_secret_arn=_optional_text(env, "API_AUTH_SECRET_ARN"),
+            secrets_prefix=_text(env, "SECRETS_PREFIX"),
             threads=_int(env, "THREADS", 1, 256),
             request_timeout_s=_float(env, "REQUEST_TIMEOUT_S", 0.1, 300),
             attempt_limit=_int(env, "ATTEMPT_LIMIT", 1, 20),

@@ -41,6 +41,7 @@ class ApiConnections:
             raise ConfigError(f"API_URL must be http(s)://host/...: {url!r}")
         self.timeout_s = timeout_s
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.url = f"{parts.scheme}://{parts.netloc}{self.path}"  # what a signature covers
         # The timeout bounds the connect and every read and write, as urllib3's did.
         self._open: Callable[[], http.client.HTTPConnection]
         if parts.scheme == "https":

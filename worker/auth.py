@@ -1,107 +1,85 @@
-"""The API credential: read from Secrets Manager at run time, cached, sent as the Authorization header.
+"""How the worker authenticates its calls: the interface, and the `header` kind.
 
-The value lives only in this process's memory: never in the environment, a log line or an error
-message. The template gives the worker the secret's ARN (API_AUTH_SECRET_ARN), never its value.
+Three kinds, one interface: `header` (here: a secret's value as one header), `sigv4`
+(worker/sigv4.py) and `oauth2` (worker/oauth2.py); worker/authenticators.py picks one for
+the request spec's `auth:` (or ApiAuthSecretArn). The poster asks an authenticator
+for the headers of each attempt, and after a 401 whether fresh credentials are worth one more
+try. A credential is sent in clear text only to this machine (https otherwise).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-from requests import PreparedRequest
-from requests.auth import AuthBase
+from fanout.auth_spec import credential_may_travel
+from fanout.errors import ConfigError
+from worker.secrets import CachedCredential
 
-from fanout.errors import ConfigError, FanoutError
+# Headers a signature adds that are no secret (masking them would blank ordinary text).
+PUBLIC_HEADERS = frozenset({"host", "x-amz-date", "x-amz-content-sha256"})
 
-if TYPE_CHECKING:
-    from mypy_boto3_secretsmanager import SecretsManagerClient
 
-log = logging.getLogger("fanout.worker")
+@dataclass(frozen=True)
+class OutgoingCall:
+    """One API call as it will go on the wire: what a signature covers."""
 
-# A credential is read again after this long, so a rotated secret reaches warm execution
-# environments without a cold start (rotation keeps the previous version valid meanwhile).
-CREDENTIAL_REFRESH_S = 300.0
+    method: str
+    url: str  # absolute, as sent (path and query already percent-encoded)
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Authenticator(Protocol):
+    def headers_for(self, call: OutgoingCall) -> Mapping[str, str]:
+        """Headers that authenticate this call. Raises RetryableError when the credential cannot be
+        had now (a token endpoint down), PermanentError when it was refused (a wrong secret)."""
+        ...
+
+    def renew(self, refused: Mapping[str, str]) -> bool:
+        """After a 401 for a call sent with `refused`: whether fresh credentials are there for one
+        more try (fetched now, or already by another thread)."""
+        ...
+
+    def refusal(self, status: int, renewed: bool) -> str:
+        """What a 401 or 403 means for this kind of credential, for the row's failure reason."""
+        ...
 
 
 def require_tls_for_credential(api_url: str) -> None:
     """A credential crosses the network only inside TLS (plain http only to this machine)."""
-    parsed = urlsplit(api_url)
-    host = parsed.hostname or ""
-    if parsed.scheme == "https" or host == "localhost" or host == "::1" or host.startswith("127."):
-        return
-    raise ConfigError(
-        "API_URL must be https:// when API_AUTH_SECRET_ARN is set: the credential would cross "
-        "the network in clear text"
-    )
+    if not credential_may_travel(api_url):
+        raise ConfigError(
+            "the API URL must be https:// when calls carry a credential: it would cross the network "
+            "in clear text (http:// only to this machine)"
+        )
 
 
-def read_secret_string(secrets: SecretsManagerClient, secret_arn: str) -> str:
-    value = secrets.get_secret_value(SecretId=secret_arn).get("SecretString", "").strip()
-    if not value:
-        raise ConfigError(f"secret {secret_arn} has no SecretString to send as the Authorization header")
-    return value
+class HeaderCredential:
+    """A secret's value as one header, e.g. `x-api-key: ...` or `Authorization: Bearer ...`."""
 
-
-class CachedCredential:
-    """A credential read once and then again every `refresh_s`, shared by all threads."""
-
-    def __init__(
-        self,
-        fetch: Callable[[], str],
-        refresh_s: float = CREDENTIAL_REFRESH_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._fetch = fetch
-        self._refresh_s = refresh_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._value: str | None = None
-        self._read_at = 0.0
-
-    def value(self) -> str:
-        with self._lock:
-            if self._value is None or self._clock() - self._read_at >= self._refresh_s:
-                self._value = self._read_again(self._value)
-                self._read_at = self._clock()
-            return self._value
-
-    def _read_again(self, previous: str | None) -> str:
-        try:
-            return self._fetch()
-        except (BotoCoreError, ClientError, FanoutError) as exc:
-            if previous is None:
-                raise
-            # The credential read before is likely still valid; the next refresh tries again.
-            log.warning("could not read the API credential again, keeping the previous one: %s", exc)
-            return previous
-
-
-class AuthorizationHeader(AuthBase):
-    """Puts the cached credential into each request's Authorization header."""
-
-    def __init__(self, credential: CachedCredential) -> None:
+    def __init__(self, name: str, credential: CachedCredential, source: str) -> None:
+        self._name = name
         self._credential = credential
+        self._source = source
 
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        request.headers["Authorization"] = self.value()
-        return request
+    def headers_for(self, call: OutgoingCall) -> Mapping[str, str]:
+        return {self._name: self._credential.value()}
 
-    def value(self) -> str:
-        """The header's value now (the worker's poster asks for it on each row)."""
-        return self._credential.value()
+    def renew(self, refused: Mapping[str, str]) -> bool:
+        return False  # a static credential: asking again gives the same answer
+
+    def refusal(self, status: int, renewed: bool) -> str:
+        return f"the API refused the {self._name} header from {self._source}"
 
 
-def authorization_from_secret(
-    secrets: SecretsManagerClient, secret_arn: str, api_url: str
-) -> AuthorizationHeader:
-    """Reads the secret now, so a missing secret or permission fails the cold start, not each row."""
-    require_tls_for_credential(api_url)
-    credential = CachedCredential(lambda: read_secret_string(secrets, secret_arn))
-    credential.value()
-    return AuthorizationHeader(credential)
+def mask_credentials(text: str, credentials: Mapping[str, str]) -> str:
+    """`text` with every credential value sent (and a Bearer token on its own) replaced by ***."""
+    for name, value in credentials.items():
+        if name.lower() in PUBLIC_HEADERS:
+            continue
+        for secret in (value, value.removeprefix("Bearer ")):
+            if secret:
+                text = text.replace(secret, "***")
+    return text

@@ -16,11 +16,12 @@ from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
 from fanout.settings import WorkerSettings
 from worker.api_connections import ApiConnections
-from worker.auth import authorization_from_secret
+from worker.authenticators import Authenticators
 from worker.core import Worker
 from worker.ledger import Ledger
 from worker.poster import RowPoster
 from worker.responses import RetryPolicy
+from worker.secrets import SecretStore
 from worker.throttle import AdaptiveLimiter, Share
 
 
@@ -30,11 +31,12 @@ def build(
     """The worker core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
     session = session or boto3.Session()
     settings = WorkerSettings.from_env(env)
-    authorization = None
+    authenticators = Authenticators(
+        session, SecretStore(session.client("secretsmanager"), settings.secrets_prefix), session.region_name
+    )
+    auth = None
     if settings.api_auth_secret_arn:
-        authorization = authorization_from_secret(
-            session.client("secretsmanager"), settings.api_auth_secret_arn, settings.api_url
-        ).value
+        auth = authenticators.for_secret_arn(settings.api_auth_secret_arn, settings.api_url)
     share = Share.of(
         settings.max_in_flight, settings.max_calls_per_second, settings.max_concurrency, settings.threads
     )
@@ -42,7 +44,7 @@ def build(
         ApiConnections(settings.api_url, settings.request_timeout_s),
         RetryPolicy(attempt_limit=settings.attempt_limit),
         AdaptiveLimiter(share),
-        authorization=authorization,
+        auth=auth,
     )
     dynamodb = session.client("dynamodb")
     ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table)

@@ -11,18 +11,22 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from fanout.contract import Row, RowFailure, idempotency_key, row_payload
+from fanout.errors import FanoutError, PermanentError
 from fanout.jobs import now_iso
 from fanout.outcomes import Verdict
-from worker.api_connections import ApiConnections
+from worker.api_connections import USER_AGENT, ApiConnections, Response
+from worker.auth import Authenticator, OutgoingCall, mask_credentials
 from worker.calls import CallLog
 from worker.responses import Classified, RetryPolicy, classify_exception, classify_status
 from worker.throttle import AdaptiveLimiter
 
 EXCERPT_CHARS = 300
+# Answers that mean the API did not accept the call's credential.
+AUTH_REFUSED_STATUSES = frozenset({401, 403})
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,14 @@ class RowPoster:
         limiter: AdaptiveLimiter,
         sleep: Callable[[float], None] = time.sleep,
         calls: CallLog | None = None,
-        authorization: Callable[[], str] | None = None,
+        auth: Authenticator | None = None,
     ) -> None:
         self._connections = connections
         self._policy = policy
         self._limiter = limiter
         self._sleep = sleep
         self.calls = calls or CallLog()
-        self._authorization = authorization  # the Authorization header's value, if the API wants one
+        self._auth = auth  # what authenticates each call, if the API wants that
 
     @property
     def timeout_s(self) -> float:
@@ -64,8 +68,6 @@ class RowPoster:
             "Content-Type": "application/json",
             "Idempotency-Key": idempotency_key(job_id, row.number),
         }
-        if self._authorization is not None:
-            headers["Authorization"] = self._authorization()
         failure: RowFailure | None = None
         # Throttled calls (429, 503) are retried within the time left rather than counted against
         # the attempt limit: the API asked for patience, it did not refuse the row.
@@ -106,22 +108,53 @@ class RowPoster:
     ) -> tuple[Classified, RowFailure | None]:
         started = time.perf_counter()
         try:
-            response = self._connections.post(body, headers)
+            response, credentials, renewed = self._send(body, headers, started, attempt)
         except (OSError, http.client.HTTPException) as exc:
             self.calls.record(None, started, attempt)
             classified = classify_exception(exc)
             return classified, RowFailure(
                 status=None, error=classified.reason, excerpt="", attempts=attempt, at=now_iso()
             )
+        except FanoutError as exc:
+            # No credential to send (a token endpoint down or refusing): no call was made.
+            verdict = Verdict.PERMANENT if isinstance(exc, PermanentError) else Verdict.RETRY
+            classified = Classified(verdict, f"auth: {exc}")
+            return classified, RowFailure(
+                status=None, error=classified.reason, attempts=attempt, at=now_iso()
+            )
         self.calls.record(response.status, started, attempt)
         classified = classify_status(response.status, response.headers)
         if classified.verdict is Verdict.SUCCESS:
             return classified, None
+        if self._auth is not None and response.status in AUTH_REFUSED_STATUSES:
+            reason = f"{classified.reason}: {self._auth.refusal(response.status, renewed)}"
+            classified = replace(classified, reason=reason)
+        excerpt = response.body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
         failure = RowFailure(
             status=response.status,
             error=classified.reason,
-            excerpt=response.body.decode("utf-8", errors="replace")[:EXCERPT_CHARS],
+            # An API may echo what it refused: a credential never reaches the dead-letter queue.
+            excerpt=mask_credentials(excerpt, credentials),
             attempts=attempt,
             at=now_iso(),
         )
         return classified, failure
+
+    def _send(
+        self, body: bytes, headers: dict[str, str], started: float, attempt: int
+    ) -> tuple[Response, Mapping[str, str], bool]:
+        """The call, authenticated; after a 401, once more with renewed credentials where there are
+        any (an expired or revoked token). Returns the answer, the credentials sent, and whether
+        they were renewed."""
+        if self._auth is None:
+            return self._connections.post(body, headers), {}, False
+        credentials = self._auth.headers_for(self._outgoing(body, headers))
+        response = self._connections.post(body, {**headers, **credentials})
+        if response.status != 401 or not self._auth.renew(credentials):
+            return response, credentials, False
+        self.calls.record(response.status, started, attempt)
+        credentials = self._auth.headers_for(self._outgoing(body, headers))
+        return self._connections.post(body, {**headers, **credentials}), credentials, True
+
+    def _outgoing(self, body: bytes, headers: dict[str, str]) -> OutgoingCall:
+        return OutgoingCall("POST", self._connections.url, {"User-Agent": USER_AGENT, **headers}, body)

@@ -32,6 +32,8 @@ class Call:
     payload: dict[str, Any]
     attempt: int
     headers: dict[str, str] = field(default_factory=dict)
+    path: str = "/"  # as the request line had it, query included
+    body: bytes = b""  # as it arrived (what a signature covers)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(Reply(415, body=b'{"error":"expected application/json"}'))
             return
         attempt = api.note_attempt(key)
-        reply = api.decide(Call(key, payload, attempt, dict(self.headers.items())))
+        reply = api.decide(Call(key, payload, attempt, dict(self.headers.items()), self.path, raw))
         time.sleep(api.latency() + reply.delay_s)
         if reply.reset:
             self._reset()

@@ -1,11 +1,13 @@
-"""The API credential is read once, refreshed on a schedule, and survives a failed refresh."""
+"""Secrets are read once and refreshed on a schedule; a credential header goes only where TLS protects it."""
 
 import pytest
-import requests
 from botocore.exceptions import EndpointConnectionError
 
 from fanout.errors import ConfigError
-from worker.auth import AuthorizationHeader, CachedCredential, require_tls_for_credential
+from worker.auth import HeaderCredential, OutgoingCall, mask_credentials, require_tls_for_credential
+from worker.secrets import CachedCredential
+
+CALL = OutgoingCall("POST", "https://api.example.com/rows", {}, b"{}")
 
 
 class Reads:
@@ -58,14 +60,25 @@ def test_a_configuration_error_on_the_first_read_is_not_hidden() -> None:
         CachedCredential(empty).value()
 
 
-def test_the_header_goes_on_every_request() -> None:
-    auth = AuthorizationHeader(CachedCredential(Reads("Bearer one")))
-    request = requests.Request("POST", "http://127.0.0.1:9/rows", auth=auth).prepare()
-    assert request.headers["Authorization"] == "Bearer one"
+def test_the_header_kind_sends_the_secret_under_any_header_name() -> None:
+    api_key = HeaderCredential("x-api-key", CachedCredential(Reads("k-123")), "secret fanout/api-key")
+    assert api_key.headers_for(CALL) == {"x-api-key": "k-123"}
+    assert api_key.renew({"x-api-key": "k-123"}) is False  # a static key is not asked for again
+    assert "x-api-key" in api_key.refusal(401, renewed=False)
+    assert "fanout/api-key" in api_key.refusal(401, renewed=False)
 
 
 def test_a_credential_is_sent_only_over_https_or_to_this_machine() -> None:
     for url in ("https://api.example.com/rows", "http://127.0.0.1:8080/rows", "http://localhost/rows"):
         require_tls_for_credential(url)
-    with pytest.raises(ConfigError, match="https"):
-        require_tls_for_credential("http://api.example.com/rows")
+    for url in ("http://api.example.com/rows", "http://127.example.com/rows"):
+        with pytest.raises(ConfigError, match="https"):
+            require_tls_for_credential(url)
+
+
+def test_credentials_an_api_echoes_are_masked_but_public_signature_headers_are_not() -> None:
+    sent = {"Authorization": "Bearer tok-abc", "X-Amz-Date": "20261202T010203Z", "x-api-key": "k-9"}
+    echoed = '{"error":"bad token tok-abc at 20261202T010203Z","key":"k-9","auth":"Bearer tok-abc"}'
+    assert mask_credentials(echoed, sent) == (
+        '{"error":"bad token *** at 20261202T010203Z","key":"***","auth":"***"}'
+    )

@@ -189,17 +189,52 @@ def test_each_function_may_write_only_its_own_log_group(cfn: dict[str, Any]) -> 
         assert [s["Resource"] for s in logging] == [{"Fn::GetAtt": [group, "Arn"]}]
 
 
+def conditional_policy(cfn: dict[str, Any], condition: str) -> dict[str, Any]:
+    """The worker role's policy that exists only when `condition` holds."""
+    (optional,) = [
+        p["Fn::If"]
+        for p in props(cfn, "WorkerRole")["Policies"]
+        if "Fn::If" in p and p["Fn::If"][0] == condition
+    ]
+    _, policy, otherwise = optional
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    document: dict[str, Any] = policy["PolicyDocument"]
+    return document
+
+
 def test_the_api_credential_is_read_at_run_time_from_the_secret_it_names(cfn: dict[str, Any]) -> None:
     environment = props(cfn, "WorkerFunction")["Environment"]["Variables"]
     assert environment["API_AUTH_SECRET_ARN"] == {"Ref": "ApiAuthSecretArn"}
-    (optional,) = [p for p in props(cfn, "WorkerRole")["Policies"] if "Fn::If" in p]
-    condition, policy, otherwise = optional["Fn::If"]
-    assert (condition, otherwise) == ("HasApiAuthSecret", {"Ref": "AWS::NoValue"})
-    (statement,) = policy["PolicyDocument"]["Statement"]
+    (statement,) = conditional_policy(cfn, "HasApiAuthSecret")["Statement"]
     assert statement["Action"] == "secretsmanager:GetSecretValue"
     assert statement["Resource"] == {"Ref": "ApiAuthSecretArn"}
-    readers = [r for r, s in allow_statements(cfn) if "secretsmanager" in str(s["Action"])]
-    assert readers == ["WorkerRole"]
+    readers = {r for r, s in allow_statements(cfn) if "secretsmanager" in str(s["Action"])}
+    assert readers == {"WorkerRole"}
+
+
+def test_the_worker_may_read_only_the_secrets_under_the_stack_s_own_prefix(cfn: dict[str, Any]) -> None:
+    # The request spec names secrets; the worker finds them under SECRETS_PREFIX, which is the
+    # prefix its role may read, with nothing but Secrets Manager's ARN suffix beyond it.
+    environment = props(cfn, "WorkerFunction")["Environment"]["Variables"]
+    assert environment["SECRETS_PREFIX"] == {"Fn::Sub": "${AWS::StackName}/"}
+    (statement,) = [s for r, s in allow_statements(cfn) if s.get("Sid") == "ReadSpecSecrets"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    prefix = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    assert statement["Resource"] == {"Fn::Sub": prefix + "${AWS::StackName}/*"}
+    every_secret_grant = [
+        s["Resource"] for _, s in allow_statements(cfn) if "secretsmanager" in str(s["Action"])
+    ]
+    assert every_secret_grant == [statement["Resource"], {"Ref": "ApiAuthSecretArn"}]
+
+
+def test_execute_api_invoke_is_granted_on_the_named_arn_only_when_it_is_set(cfn: dict[str, Any]) -> None:
+    assert cfn["Conditions"]["HasApiInvokeArn"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiInvokeArn"}, ""]}]
+    }
+    (statement,) = conditional_policy(cfn, "HasApiInvokeArn")["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("execute-api:Invoke", {"Ref": "ApiInvokeArn"})
+    invokers = [s for _, s in allow_statements(cfn) if "execute-api" in str(s["Action"])]
+    assert invokers == [statement]
 
 
 def test_alarms_watch_dead_letters_queue_age_and_worker_errors_and_throttles(cfn: dict[str, Any]) -> None:

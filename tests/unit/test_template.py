@@ -80,6 +80,7 @@ def test_template_conditions_follow_the_optional_parameters() -> None:
     defaults = parameter_values(template, {"ApiUrl": "http://127.0.0.1:9/x"})
     resolver = Resolver(parameters=defaults, pseudo={}, conditions=template["Conditions"])
     assert not resolver.holds("HasApiAuthSecret")
+    assert not resolver.holds("HasApiInvokeArn")
     assert not resolver.holds("HasAlarmEmail")
     given = parameter_values(
         template,
@@ -87,15 +88,20 @@ def test_template_conditions_follow_the_optional_parameters() -> None:
             "ApiUrl": "http://127.0.0.1:9/x",
             "ApiAuthSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:api-AbCdEf",
             "AlarmEmail": "ops@example.com",
+            "ApiInvokeArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/POST/*",
         },
     )
     resolver = Resolver(parameters=given, pseudo={}, conditions=template["Conditions"])
     assert resolver.holds("HasApiAuthSecret")
+    assert resolver.holds("HasApiInvokeArn")
     assert resolver.holds("HasAlarmEmail")
     with pytest.raises(ConfigError, match="ApiAuthSecretArn"):
         parameter_values(template, {"ApiUrl": "http://a", "ApiAuthSecretArn": "my-secret"})
     with pytest.raises(ConfigError, match="AlarmEmail"):
         parameter_values(template, {"ApiUrl": "http://a", "AlarmEmail": "nobody"})
+    for not_an_invoke_arn in ("*", "arn:aws:execute-api:us-east-1:123456789012:*", "arn:aws:s3:::b/x"):
+        with pytest.raises(ConfigError, match="ApiInvokeArn"):
+            parameter_values(template, {"ApiUrl": "http://a", "ApiInvokeArn": not_an_invoke_arn})
 
 
 def test_the_readme_lists_every_parameter_with_its_template_default() -> None:
