@@ -6,9 +6,11 @@ import argparse
 import os
 from collections.abc import Callable
 
+from fanout.errors import InputError
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
 from infra.local.run import scale_parameters
 from infra.local.runtime import DEFAULT_PROCESSES
+from infra.local.secrets import read_secret_flag
 
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
@@ -95,6 +97,30 @@ def add_parameter_flag(cmd: argparse.ArgumentParser) -> None:
         help="override a template.yaml parameter for the local stack (repeatable), "
         "e.g. --param RequestTimeoutSeconds=2",
     )
+
+
+def secret_flag(text: str) -> tuple[str, str]:
+    try:
+        return read_secret_flag(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--secret ")) from None
+
+
+def add_secret_flag(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--secret",
+        type=secret_flag,
+        action="append",
+        default=[],
+        metavar="NAME=@FILE|NAME=env:VAR",
+        help="a secret the request spec's auth: names, put into the local stack's Secrets Manager "
+        "from a file or an environment variable (repeatable; never the value itself)",
+    )
+
+
+def given_secrets(args: argparse.Namespace) -> dict[str, str]:
+    """The --secret flags by NAME (the last one given wins)."""
+    return dict(args.secret)
 
 
 def add_format_flags(cmd: argparse.ArgumentParser) -> None:

@@ -9,12 +9,20 @@ import time
 from typing import Any
 
 from fanout.jobs import Job, JobStore
-from infra.cli.flags import add_budget_flags, add_parameter_flag, add_scale_flags, stack_parameters
+from infra.cli.flags import (
+    add_budget_flags,
+    add_parameter_flag,
+    add_scale_flags,
+    add_secret_flag,
+    given_secrets,
+    stack_parameters,
+)
 from infra.cli.preflight import check_api_url
 from infra.cli.progress import progress_line
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
 from infra.local.runtime import LocalRuntime
+from infra.local.secrets import put_secrets
 from infra.local.stack import local_stack
 
 DEFAULT_PORT = 4566
@@ -43,6 +51,7 @@ def register(commands: Any) -> None:
     add_scale_flags(up)
     add_budget_flags(up)
     add_parameter_flag(up)
+    add_secret_flag(up)
     up.set_defaults(execute=execute_up)
 
 
@@ -53,6 +62,7 @@ def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) ->
     with Emulator(port=args.port) as emulator:
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
+        put_secrets(session, stack, given_secrets(args))
         jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
         with LocalRuntime(session, stack, args.concurrency, args.processes):
             try:  # from here on, Ctrl-C is the way to stop

@@ -11,7 +11,9 @@ from infra.cli.flags import (
     add_format_flags,
     add_parameter_flag,
     add_scale_flags,
+    add_secret_flag,
     format_metadata,
+    given_secrets,
     stack_parameters,
 )
 from infra.local.run import RunOptions, run
@@ -31,6 +33,7 @@ def register(commands: Any) -> None:
     cmd.add_argument("--report", type=Path, metavar="OUT.json", help="write the JSON report here")
     add_budget_flags(cmd)
     add_parameter_flag(cmd)
+    add_secret_flag(cmd)
     add_format_flags(cmd)
     cmd.set_defaults(execute=execute)
 
@@ -45,5 +48,6 @@ def execute(args: argparse.Namespace) -> int:
         stack_parameters(args),
         format_metadata(args),
         args.processes,
+        given_secrets(args),
     )
     return run(options)

@@ -23,6 +23,7 @@ from infra.cli.progress import ProgressPrinter
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
 from infra.local.runtime import DEFAULT_PROCESSES, LocalRuntime
+from infra.local.secrets import put_secrets
 from infra.local.stack import LocalStack, local_stack
 from infra.local.template import load_template, parameter_values
 from infra.ops.dashboard_data import read_dashboard, save_last_run
@@ -56,6 +57,8 @@ class RunOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     file_format: dict[str, str] = field(default_factory=dict)  # the file's fanout-* metadata
     processes: int = DEFAULT_PROCESSES  # local processes the workers' environments are spread over
+    # The spec's secrets by NAME, for the emulator's Secrets Manager (never shown: repr=False).
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def exit_code_for(job: Job) -> int:
@@ -155,6 +158,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
+        put_secrets(session, stack, options.secrets)
         jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
         idle = idle_check(session, stack.outputs)
         with LocalRuntime(session, stack, options.concurrency, options.processes):
