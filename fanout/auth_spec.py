@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -156,6 +156,32 @@ def _check(spec: AuthSpec, field: str) -> None:
             raise InputError(f"{field}.client_auth: expected basic or body, got {spec.client_auth!r}")
     elif not HEADER_NAME.fullmatch(spec.name) or spec.name.lower() in RESERVED_HEADERS:
         raise InputError(f"{field}.name: {spec.name!r} is not a header name a credential may use")
+
+
+def headers_set_by(spec: AuthSpec) -> tuple[str, ...]:
+    """The headers the credential puts on each call."""
+    if isinstance(spec, SigV4):
+        return ("Authorization", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token")
+    if isinstance(spec, OAuth2):
+        return ("Authorization",)
+    return (spec.name,)
+
+
+def check_headers(spec: AuthSpec, headers: Iterable[str]) -> None:
+    """A spec's own headers may not also be set by its credential."""
+    taken = {name.lower() for name in headers_set_by(spec)}
+    for name in headers:
+        if name.lower() in taken:
+            raise InputError(f"headers.{name}: auth ({spec.type}) sets it; leave it out of headers")
+
+
+def check_destination(spec: AuthSpec, url: str, what: str) -> None:
+    """A credential never crosses the network in clear text (http:// only to this machine)."""
+    if not credential_may_travel(url):
+        raise InputError(
+            f"{what} {url!r}: auth ({spec.type}) needs https:// (the credential would cross the network "
+            "in clear text; http:// only to this machine)"
+        )
 
 
 def masked_headers(spec: AuthSpec | None, headers: Mapping[str, str]) -> dict[str, str]:

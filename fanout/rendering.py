@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from fanout.auth_spec import AuthSpec
 from fanout.cells import OMIT, CellError, converter
 from fanout.contract import ANNOTATION_PREFIX, Row, idempotency_key
 from fanout.errors import InputError
@@ -88,6 +89,7 @@ class Request:
     headers: dict[str, str]
     body: bytes | None
     outcomes: Outcomes
+    auth: AuthSpec | None = None  # what authenticates it (the worker adds those headers per attempt)
 
     @property
     def url(self) -> str:
@@ -258,7 +260,9 @@ class RequestRenderer:
             document = self._body(values, typed)
             if document is not OMIT:
                 body = json.dumps(document, ensure_ascii=False).encode("utf-8")
-        return Request(self.spec.method, self._origin, target, headers, body, self.spec.outcomes)
+        return Request(
+            self.spec.method, self._origin, target, headers, body, self.spec.outcomes, self.spec.auth
+        )
 
 
 def _cell(i: int) -> Build:

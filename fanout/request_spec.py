@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fanout.auth_spec import AuthSpec, check_destination, check_headers, parse_auth
 from fanout.cells import EMPTY_MODES, TYPES
 from fanout.errors import InputError
 from fanout.outcomes import DEFAULT_OUTCOMES, DEFAULT_RETRY, DEFAULT_SUCCESS, Outcomes, StatusPatterns
@@ -52,6 +53,7 @@ class RequestSpec:
     body: Body | None = None  # None: `default`, or `none` for GET and DELETE
     outcomes: Outcomes = DEFAULT_OUTCOMES
     idempotency_header: str | None = DEFAULT_IDEMPOTENCY_HEADER
+    auth: AuthSpec | None = None  # None: ApiAuthSecretArn's Authorization header, if the stack has one
 
     @property
     def effective_body(self) -> Body:
@@ -209,6 +211,7 @@ SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "body": parse_body,
     "outcomes": parse_outcomes,
     "idempotency_header": parse_idempotency_header,
+    "auth": parse_auth,
 }
 
 
@@ -222,7 +225,23 @@ def parse_spec(document: Any) -> RequestSpec:
     header = spec.idempotency_header
     if header and header.lower() in {h.lower() for h in spec.headers}:
         raise InputError(f"headers.{header}: the idempotency_header sets it (say idempotency_header: none)")
+    if spec.auth is not None:
+        check_headers(spec.auth, [*spec.headers, *([header] if header else [])])
+        if absolute_url(spec):
+            check_destination(spec.auth, absolute_url(spec), "url")
     return spec
+
+
+def absolute_url(spec: RequestSpec) -> str:
+    """The spec's URL up to its first placeholder when it is absolute (its host is written out)."""
+    head = spec.url.parts[0] if spec.url.parts else ""
+    return head if isinstance(head, str) and head.lower().startswith(("http://", "https://")) else ""
+
+
+def check_auth_destination(spec: RequestSpec, api_url: str, what: str = "the API URL") -> None:
+    """The spec's credential goes where TLS protects it: its own absolute URL, else the API URL."""
+    if spec.auth is not None and not absolute_url(spec):
+        check_destination(spec.auth, api_url, what)
 
 
 def parse_spec_json(text: str | bytes) -> tuple[RequestSpec, Any]:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from fanout.auth_spec import masked_headers
 from fanout.cells import CellError
 from fanout.contract import Row
 from fanout.errors import InputError
 from fanout.rendering import UNNAMED_ENDPOINT, Endpoint, Request, RequestRenderer
-from fanout.request_spec import DEFAULT_REQUEST, RequestSpec
-from infra.cli.flags import add_format_flags, format_metadata, positive_int
+from fanout.request_spec import DEFAULT_REQUEST, RequestSpec, check_auth_destination
+from infra.cli.flags import add_format_flags, add_secret_flag, format_metadata, given_secrets, positive_int
 from infra.cli.preflight import check_csv, file_chunks
 from infra.cli.request_files import read_request_file
 from infra.local.run import stack_format
@@ -48,6 +51,7 @@ def register(commands: Any) -> None:
     cmd.add_argument(
         "--api-url", metavar="URL", help="the API URL relative spec URLs join (default: shown as {ApiUrl})"
     )
+    add_secret_flag(cmd)
     add_format_flags(cmd)
     cmd.set_defaults(execute=execute)
 
@@ -58,8 +62,31 @@ def execute(args: argparse.Namespace) -> int:
     fmt = stack_format({}).overridden_by(format_metadata(args))
     check_csv(args.file, fmt)
     records = CsvRecords(file_chunks(args.file), fmt)
-    preview(args.file, records, spec, endpoint, args.rows, args.request, sys.stdout, sys.stderr)
+    secrets = given_secrets(args)
+    check_auth(spec, args.api_url, secrets, sys.stderr)
+    shown = io.StringIO()
+    preview(args.file, records, spec, endpoint, args.rows, args.request, shown, sys.stderr)
+    sys.stdout.write(mask_values(shown.getvalue(), secrets.values()))
     return 0
+
+
+def check_auth(spec: RequestSpec, api_url: str | None, secrets: dict[str, str], err: TextIO) -> None:
+    """Where the credential would go, and whether the secrets it names were given (a note only:
+    a preview needs no secret, but `fanout run` will)."""
+    if spec.auth is None:
+        return
+    if api_url:
+        check_auth_destination(spec, api_url, "--api-url")
+    for name in spec.auth.secrets:
+        if name not in secrets:
+            print(f"preview: auth names secret {name}: fanout run will need --secret {name}=@FILE", file=err)
+
+
+def mask_values(text: str, values: Iterable[str]) -> str:
+    """`text` with every secret value given (--secret) replaced by ***, wherever a spec put it."""
+    for value in values:
+        text = text.replace(value, MASK)
+    return text
 
 
 def preview(
@@ -108,7 +135,7 @@ def request_line(number: int, request: Request) -> dict[str, Any]:
         "row": number,
         "method": request.method,
         "url": request.url,
-        "headers": masked(request.headers),
+        "headers": masked_headers(request.auth, masked(request.headers)),
         "body": None if request.body is None else json.loads(request.body),
     }
 

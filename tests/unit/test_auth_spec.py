@@ -4,6 +4,7 @@ import pytest
 
 from fanout.auth_spec import Header, OAuth2, SigV4, masked_headers, parse_auth
 from fanout.errors import InputError
+from fanout.request_spec import check_auth_destination, parse_spec
 
 
 def test_the_three_kinds_parse_as_the_issue_writes_them() -> None:
@@ -91,3 +92,38 @@ def test_preview_shows_where_a_credential_goes_but_never_a_value() -> None:
     signed = masked_headers(SigV4("execute-api", "eu-west-1"), base)
     assert signed["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=<role>/eu-west-1/execute-api")
     assert set(signed) == {"Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Content-Sha256"}
+
+
+def test_the_spec_takes_auth_and_keeps_it_apart_from_its_own_headers() -> None:
+    spec = parse_spec({"url": "/rows/{id}", "auth": {"type": "header", "name": "x-api-key", "secret": "k"}})
+    assert spec.auth == Header("k", "x-api-key")
+    assert parse_spec({}).auth is None
+    with pytest.raises(InputError, match=r"^headers\.X-Api-Key: auth \(header\) sets it"):
+        parse_spec(
+            {"headers": {"X-Api-Key": "x"}, "auth": {"type": "header", "name": "x-api-key", "secret": "k"}}
+        )
+    with pytest.raises(InputError, match=r"^headers\.Authorization: auth \(oauth2\) sets it"):
+        parse_spec({"headers": {"Authorization": "x"}, "auth": OAUTH2})
+    with pytest.raises(InputError, match=r"^headers\.X-Amz-Date: auth \(sigv4\) sets it"):
+        parse_spec({"headers": {"X-Amz-Date": "x"}, "auth": {"type": "sigv4"}})
+    with pytest.raises(InputError, match=r"^auth\.type: expected one of"):
+        parse_spec({"auth": {"type": "basic"}})
+
+
+def test_a_credential_goes_only_where_tls_protects_it() -> None:
+    with pytest.raises(
+        InputError, match=r"^url 'http://api\.example\.com/rows/': auth \(oauth2\) needs https://"
+    ):
+        parse_spec({"url": "http://api.example.com/rows/{id}", "auth": OAUTH2})
+    parse_spec({"url": "https://api.example.com/rows/{id}", "auth": OAUTH2})
+    relative = parse_spec({"url": "/rows/{id}", "auth": OAUTH2})
+    check_auth_destination(relative, "https://api.example.com/v1")
+    check_auth_destination(relative, "http://127.0.0.1:8080/v1")
+    with pytest.raises(
+        InputError, match=r"^--api-url 'http://api\.example\.com/v1': auth \(oauth2\) needs https"
+    ):
+        check_auth_destination(relative, "http://api.example.com/v1", "--api-url")
+    check_auth_destination(parse_spec({}), "http://api.example.com/v1")  # nothing to protect
+
+
+OAUTH2 = {"type": "oauth2", "token_url": "https://id.example.com/t", "client_id": "c", "client_secret": "s"}
