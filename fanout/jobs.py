@@ -54,6 +54,8 @@ class Job:
     format: str = ""
     calls_throttled: int = 0  # API answers of 429/503: sustained throttling shows here
     reported_at: str = ""
+    results_key: str = ""  # the combined results file, once written
+    results_at: str = ""
 
     @property
     def rows_settled(self) -> int:
@@ -99,6 +101,8 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         calls_throttled=_n(item, "calls_throttled"),
         format=item.get("format", {}).get("S", ""),
         reported_at=item.get("reported_at", {}).get("S", ""),
+        results_key=item.get("results_key", {}).get("S", ""),
+        results_at=item.get("results_at", {}).get("S", ""),
     )
 
 
@@ -261,6 +265,15 @@ class JobStore:
         except self._db.exceptions.ConditionalCheckFailedException:
             return None
         return finished
+
+    def mark_results(self, job_id: str, key: str) -> None:
+        """Says where the job's combined results are, and when they were written."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET results_key = :k, results_at = :now",
+            ExpressionAttributeValues={":k": {"S": key}, ":now": {"S": now_iso()}},
+        )
 
     def release_report(self, job_id: str) -> None:
         """Gives up a claim whose report could not be written, so a later check reports it."""

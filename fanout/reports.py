@@ -2,7 +2,8 @@
 
 Whoever sees a job finish (the worker whose ledger transaction settles its last row, or the
 splitter when nothing was left to post) calls `JobReporter.report_if_finished`; a conditional
-claim on the job record lets exactly one of them report it.
+claim on the job record lets exactly one of them report it. That one also combines the job's
+results file (results/<job>.csv), which the report names.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanout.errors import RetryableError
 from fanout.jobs import Job, JobStore
+from fanout.results_combine import ResultsCombiner
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -26,7 +28,8 @@ EVENT_SOURCE = "fanout"
 EVENT_DETAIL_TYPE = "Fanout job finished"
 
 
-def report_for(job: Job, duration_s: float) -> dict[str, Any]:
+def report_for(job: Job, duration_s: float, results: str = "") -> dict[str, Any]:
+    """`results`: where the job's results file is (empty: the stack writes none)."""
     rows_total = job.rows_total or 0
     return {
         "job_id": job.job_id,
@@ -40,6 +43,7 @@ def report_for(job: Job, duration_s: float) -> dict[str, Any]:
         "rows_per_s": round(job.rows_posted / duration_s, 1) if duration_s > 0 else 0.0,
         "calls_throttled": job.calls_throttled,
         "error": job.error,
+        "results": results,
     }
 
 
@@ -48,10 +52,18 @@ def report_key(job_id: str) -> str:
 
 
 class JobReporter:
-    def __init__(self, jobs: JobStore, s3: S3Client, events: EventBridgeClient) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        s3: S3Client,
+        events: EventBridgeClient,
+        results: ResultsCombiner | None = None,
+    ) -> None:
+        """`results`: combines the job's results file before the report names it (None: none)."""
         self._jobs = jobs
         self._s3 = s3
         self._events = events
+        self._results = results
 
     def report_if_finished(self, job_id: str) -> dict[str, Any] | None:
         """The report, if this call found the job finished and was the one to report it."""
@@ -61,9 +73,13 @@ class JobReporter:
         finished = self._jobs.claim_report(job_id, job.rows_posted)
         if finished is None:
             return None
-        report = report_for(job, finished - job.started)
         try:
+            results = self._results.combine(job) if self._results is not None else None
+            uri = f"s3://{job.bucket}/{results}" if results else ""
+            report = report_for(job, finished - job.started, uri)
             self._publish(job, report)
+            if results:
+                self._jobs.mark_results(job_id, results)
         except Exception:
             self._jobs.release_report(job_id)
             raise

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from fanout.errors import ConfigError, InputError
 from fanout.formats import CsvFormat
+from fanout.results import check_mode
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
@@ -46,6 +47,10 @@ def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float:
     return value
 
 
+def _results_mode(env: Mapping[str, str]) -> str:
+    return check_mode(_text(env, "RESULTS_MODE"))
+
+
 @dataclass(frozen=True)
 class SplitterSettings:
     jobs_table: str
@@ -56,6 +61,9 @@ class SplitterSettings:
     # takes their product in messages (splitter/rounds.py).
     worker_concurrency: int
     worker_batch_size: int
+    # The job's results are combined by whoever reports it, the splitter too (fanout/reports.py).
+    ledger_table: str
+    results_mode: str
 
     @property
     def round_messages(self) -> int:
@@ -79,6 +87,8 @@ class SplitterSettings:
             csv_format=csv_format,
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 1, 1_000),
             worker_batch_size=_int(env, "WORKER_BATCH_SIZE", 1, 10_000),
+            ledger_table=_text(env, "LEDGER_TABLE"),
+            results_mode=_results_mode(env),
         )
 
 
@@ -98,6 +108,8 @@ class WorkerSettings:
     max_in_flight: int
     max_calls_per_second: float
     max_concurrency: int
+    data_bucket: str  # where result parts are written (results/<job>/parts/)
+    results_mode: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
@@ -115,6 +127,8 @@ class WorkerSettings:
             max_in_flight=_int(env, "MAX_IN_FLIGHT", 0, 1_000_000),
             max_calls_per_second=_float(env, "MAX_CALLS_PER_SECOND", 0, 1_000_000),
             max_concurrency=_int(env, "MAX_CONCURRENCY", 1, 10_000),
+            data_bucket=_text(env, "DATA_BUCKET"),
+            results_mode=_results_mode(env),
         )
 
 

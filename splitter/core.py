@@ -27,6 +27,8 @@ from fanout.jobs import SPLITTING, JobStore, SplitCheckpoint
 from fanout.limits import SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.metrics import MetricsTarget
 from fanout.queues import max_message_bytes, send_message_batch
+from fanout.results import REJECTS_PREFIX, rejects_key
+from fanout.s3_objects import MultipartWriter, list_objects
 from fanout.s3events import ObjectRef, object_version
 from fanout.settings import SplitterSettings
 from splitter.batching import MessageBuilder, Oversized, send_batches
@@ -41,10 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fanout.splitter")
 
-REJECTS_PREFIX = "rejects/"
-# S3 multipart upload: every part but the last is at least 5 MiB (S3 User Guide, multipart
-# upload limits). The combined rejects file is written part by part, so memory stays one part.
-S3_MIN_PART_BYTES = 5 * 1024 * 1024
 # Time kept back at the end of an invocation to send, checkpoint and hand the rest over.
 HANDOFF_RESERVE_S = 60.0
 # Messages sent between checkpoints (five SendMessageBatch calls to a job record write).
@@ -256,36 +254,12 @@ class Splitter:
         self._s3.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
 
     def _combine_rejects(self, bucket: str, job_id: str) -> None:
-        """The parts written at each checkpoint, in file order, as one rejects/<job>.csv."""
-        prefix = f"{REJECTS_PREFIX}{job_id}/"
-        keys = sorted(
-            obj["Key"]
-            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for obj in page.get("Contents", [])
-        )
-        target = f"{REJECTS_PREFIX}{job_id}.csv"
-        upload = self._s3.create_multipart_upload(Bucket=bucket, Key=target)["UploadId"]
-        done: list[Any] = []
-        buffer = bytearray(b"row_number,reason,excerpt\r\n")
-        try:
+        """The parts written at each checkpoint, in file order, as one rejects/<job>.csv
+        (written part by part, so memory stays one upload part)."""
+        keys = sorted(obj["Key"] for obj in list_objects(self._s3, bucket, f"{REJECTS_PREFIX}{job_id}/"))
+        with MultipartWriter(self._s3, bucket, rejects_key(job_id)) as target:
+            target.write(b"row_number,reason,excerpt\r\n")
             for key in keys:
-                buffer += self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                if len(buffer) >= S3_MIN_PART_BYTES:
-                    done.append(self._upload_part(bucket, target, upload, len(done) + 1, buffer))
-                    buffer = bytearray()
-            if buffer or not done:
-                done.append(self._upload_part(bucket, target, upload, len(done) + 1, buffer))
-            self._s3.complete_multipart_upload(
-                Bucket=bucket, Key=target, UploadId=upload, MultipartUpload={"Parts": done}
-            )
-        except BaseException:
-            self._s3.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload)
-            raise
+                target.write(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         for key in keys:
             self._s3.delete_object(Bucket=bucket, Key=key)
-
-    def _upload_part(self, bucket: str, key: str, upload: str, number: int, data: bytearray) -> Any:
-        part = self._s3.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=bytes(data)
-        )
-        return {"PartNumber": number, "ETag": part["ETag"]}

@@ -13,6 +13,7 @@ from fanout.jobs import JobStore
 from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
+from fanout.results_combine import ResultsCombiner
 from fanout.settings import SplitterSettings
 from splitter.core import Splitter
 from splitter.intake import IntakeProcessor
@@ -27,11 +28,13 @@ def build(
     """The splitter core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
     session = session or boto3.Session()
     settings = SplitterSettings.from_env(env)
-    jobs = JobStore(session.client("dynamodb"), settings.jobs_table)
+    dynamodb = session.client("dynamodb")
+    jobs = JobStore(dynamodb, settings.jobs_table)
     s3, sqs = session.client("s3"), session.client("sqs")
     target = MetricsTarget.from_env(env, metrics_sink)
     splitter = Splitter(s3, sqs, jobs, settings, target, **kwargs)
-    return IntakeProcessor(splitter, sqs, JobReporter(jobs, s3, session.client("events")))
+    results = ResultsCombiner(s3, dynamodb, settings.ledger_table, settings.results_mode)
+    return IntakeProcessor(splitter, sqs, JobReporter(jobs, s3, session.client("events"), results))
 
 
 @cache

@@ -52,7 +52,7 @@ class Checkpoint:
         # One checkpoint at a time: two of the same invocation would race on the same messages'
         # ledger items (seen under load: conflict retries until the transaction gave up).
         self._recording = False
-        self._unrecorded: dict[str, tuple[WorkMessage, set[int]]] = {}
+        self._unrecorded: dict[str, tuple[WorkMessage, dict[int, RowResult]]] = {}
         self._last = clock()
         # What the checkpoints counted, for the invocation's metrics (appends: no lock needed).
         self.recorded: list[Change] = []
@@ -62,7 +62,7 @@ class Checkpoint:
         if not result.posted:
             return
         with self._lock:
-            self._unrecorded.setdefault(message.key, (message, set()))[1].add(result.number)
+            self._unrecorded.setdefault(message.key, (message, {}))[1][result.number] = result
             due = not self._recording and self._clock() - self._last >= self._interval_s
             if due:
                 self._recording = True
@@ -84,7 +84,7 @@ class Checkpoint:
         if self._pending is not None:
             wait_for([self._pending])
 
-    def _record_then_release(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
+    def _record_then_release(self, batch: dict[str, tuple[WorkMessage, dict[int, RowResult]]]) -> None:
         try:
             self._record(batch)
         finally:
@@ -92,8 +92,11 @@ class Checkpoint:
                 self._recording = False
                 self._last = self._clock()
 
-    def _record(self, batch: dict[str, tuple[WorkMessage, set[int]]]) -> None:
-        outcomes = [Outcome(m.key, m.job_id, frozenset(rows)) for m, rows in batch.values()]
+    def _record(self, batch: dict[str, tuple[WorkMessage, dict[int, RowResult]]]) -> None:
+        outcomes = [
+            Outcome(m.key, m.job_id, frozenset(rows), records={n: r.record() for n, r in rows.items()})
+            for m, rows in batch.values()
+        ]
         try:
             self.recorded.extend(self._ledger.record(outcomes, self.known).values())
         except (FanoutError, ClientError, BotoCoreError):

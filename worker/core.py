@@ -28,6 +28,7 @@ from fanout.limits import LAMBDA_MAX_TIMEOUT_S, SQS_MAX_VISIBILITY_TIMEOUT_S, SQ
 from fanout.metrics import MetricSet, MetricsTarget
 from fanout.queues import queue_url_for_arn, send_message_batch
 from fanout.reports import JobReporter
+from fanout.results import RowRecord
 from worker.calls import add_calls
 from worker.checkpoint import Checkpoint
 from worker.ledger import Change, Ledger, Outcome
@@ -52,6 +53,7 @@ class _Message:
     futures: list[Future[RowResult]]
     posted: set[int] = field(default_factory=set)
     failures: dict[int, RowFailure] = field(default_factory=dict)
+    records: dict[int, RowRecord] = field(default_factory=dict)
     still_open: int = 0
     throttled: int = 0
 
@@ -158,12 +160,20 @@ class Worker:
             entry.failures = {
                 r.number: r.failure for r in results if r.failure is not None and (r.permanent or final)
             }
+            entry.records = {r.number: r.record() for r in results if r.posted or r.number in entry.failures}
             entry.still_open = len(results) - len(entry.posted) - len(entry.failures)
             entry.throttled = sum(r.throttled for r in results)
         checkpoint.wait()
         self._dead_letter([e for e in messages if e.failures])
         outcomes = [
-            Outcome(e.message.key, e.message.job_id, frozenset(e.posted), frozenset(e.failures), e.throttled)
+            Outcome(
+                e.message.key,
+                e.message.job_id,
+                frozenset(e.posted),
+                frozenset(e.failures),
+                e.throttled,
+                e.records,
+            )
             for e in messages
         ]
         changes = self._ledger.record(outcomes, checkpoint.known)

@@ -14,6 +14,7 @@ from fanout.jobs import JobStore
 from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
+from fanout.results_combine import ResultsCombiner
 from fanout.settings import WorkerSettings
 from worker.api_connections import ApiConnections
 from worker.authenticators import Authenticators
@@ -21,6 +22,7 @@ from worker.core import Worker
 from worker.ledger import Ledger
 from worker.poster import RowPoster
 from worker.responses import RetryPolicy
+from worker.results_log import ResultsLog
 from worker.secrets import SecretStore
 from worker.throttle import AdaptiveLimiter, Share
 
@@ -46,10 +48,14 @@ def build(
         AdaptiveLimiter(share),
         auth=auth,
     )
-    dynamodb = session.client("dynamodb")
-    ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table)
+    dynamodb, s3 = session.client("dynamodb"), session.client("s3")
+    results = ResultsLog(s3, settings.data_bucket, settings.results_mode)
+    ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table, results=results)
     reporter = JobReporter(
-        JobStore(dynamodb, settings.jobs_table), session.client("s3"), session.client("events")
+        JobStore(dynamodb, settings.jobs_table),
+        s3,
+        session.client("events"),
+        ResultsCombiner(s3, dynamodb, settings.ledger_table, settings.results_mode),
     )
     worker = Worker(
         poster,

@@ -10,8 +10,8 @@ worker updates) takes one write per invocation and checkpoint, not one per messa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +20,8 @@ from fanout.backoff import backoff_delay
 from fanout.errors import RetryableError
 from fanout.jobs import counter_update
 from fanout.limits import DYNAMODB_BATCH_GET_MAX_KEYS, DYNAMODB_TRANSACT_MAX_ITEMS
+from fanout.results import RowRecord
+from worker.results_log import PartRows, ResultsLog, default_record, wanted
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,9 +57,9 @@ class Settled:
     failed: frozenset[int]
     version: int
 
-    def after(self, change: Change) -> Settled:
-        """The item once `change` is written (a write only when there is something to change)."""
-        if not change:
+    def after(self, change: Change, written: bool) -> Settled:
+        """The item once `change` is written (`written`: the transaction wrote this item)."""
+        if not written:
             return self
         return Settled(
             self.posted | change.posted, (self.failed | change.failed) - change.recovered, self.version + 1
@@ -76,15 +78,26 @@ class Outcome:
     posted: frozenset[int]
     failed: frozenset[int] = frozenset()
     throttled: int = 0  # calls answered 429/503, added to the job's count as they happen
+    # What the results file says of each row (status, attempts, ...), where the caller knows it.
+    records: Mapping[int, RowRecord] = field(default_factory=dict, compare=False)
+
+    @property
+    def seq(self) -> int:
+        return int(self.message_key.rsplit("#", 1)[1])
 
 
 @dataclass(frozen=True)
 class Change:
-    """What recording changed: rows newly posted, newly failed, and failed rows now posted."""
+    """What recording changed: rows newly posted, newly failed, and failed rows now posted.
+
+    `refailed`: failed rows that failed again (a redrive); they change no count, only the reason
+    the results file gives.
+    """
 
     posted: frozenset[int]
     failed: frozenset[int]
     recovered: frozenset[int]
+    refailed: frozenset[int] = frozenset()
 
     @classmethod
     def of(cls, outcome: Outcome, before: Settled) -> Change:
@@ -93,6 +106,7 @@ class Change:
             posted=frozenset(posted),
             failed=frozenset(outcome.failed - before.posted - before.failed - outcome.posted),
             recovered=frozenset(posted & before.failed),
+            refailed=frozenset((outcome.failed & before.failed) - outcome.posted),
         )
 
     def __bool__(self) -> bool:
@@ -126,11 +140,14 @@ class Ledger:
         table: str,
         jobs_table: str,
         sleep: Callable[[float], None] = time.sleep,
+        results: ResultsLog | None = None,
     ) -> None:
+        """`results`: where the rows each transaction settles are written (None: nowhere)."""
         self._db = dynamodb
         self._table = table
         self._jobs_table = jobs_table
         self._sleep = sleep
+        self._results = results if results is not None and results.enabled else None
 
     def settled(self, message_key: str) -> Settled:
         return self.settled_many([message_key])[message_key]
@@ -172,7 +189,10 @@ class Ledger:
             else:
                 before = self.settled_many(keys)
             changes = {o.message_key: Change.of(o, before[o.message_key]) for o in outcomes}
-            actions = self._actions(outcomes, before, changes)
+            # Written before the transaction, for exactly what it changes, and named by it: a
+            # part whose transaction loses this race is named by no ledger item.
+            parts = self._write_parts(outcomes, before, changes)
+            actions = self._actions(outcomes, before, changes, parts)
             if not actions:
                 return changes
             try:
@@ -182,12 +202,43 @@ class Ledger:
                     raise
                 self._sleep(backoff_delay(attempt, RECORD_BACKOFF_BASE_S, RECORD_BACKOFF_CAP_S))
                 continue
-            known.update((key, before[key].after(changes[key])) for key in keys)
+            known.update(
+                (key, before[key].after(changes[key], bool(changes[key]) or key in parts)) for key in keys
+            )
             return changes
         raise RetryableError(f"ledger of {len(outcomes)} messages kept changing under us")
 
-    def _actions(
+    def _write_parts(
         self, outcomes: list[Outcome], before: dict[str, Settled], changes: dict[str, Change]
+    ) -> dict[str, str]:
+        """One part per job of the rows the mode records; the part's id for each message in it."""
+        if self._results is None:
+            return {}
+        by_job: dict[str, list[tuple[str, PartRows]]] = {}
+        for outcome in outcomes:
+            change = changes[outcome.message_key]
+            numbers = wanted(
+                self._results.mode, change.posted, change.failed | change.refailed, change.recovered
+            )
+            if not numbers:
+                continue
+            records = tuple(
+                outcome.records.get(n) or default_record(n, n in change.posted) for n in sorted(numbers)
+            )
+            rows = PartRows(outcome.seq, before[outcome.message_key].version + 1, records)
+            by_job.setdefault(outcome.job_id, []).append((outcome.message_key, rows))
+        parts: dict[str, str] = {}
+        for job_id, entries in by_job.items():
+            part_id = self._results.write(job_id, [rows for _, rows in entries])
+            parts.update((key, part_id) for key, _ in entries)
+        return parts
+
+    def _actions(
+        self,
+        outcomes: list[Outcome],
+        before: dict[str, Settled],
+        changes: dict[str, Change],
+        parts: dict[str, str],
     ) -> list[Any]:
         actions: list[Any] = []
         deltas: dict[str, dict[str, int]] = {}
@@ -197,9 +248,12 @@ class Ledger:
                 outcome.job_id, {"rows_posted": 0, "rows_failed": 0, "calls_throttled": 0}
             )
             job["calls_throttled"] += outcome.throttled
-            if not change:
+            part = parts.get(outcome.message_key)
+            if not change and part is None:
                 continue
-            actions.append({"Update": self._ledger_update(outcome, before[outcome.message_key], change)})
+            actions.append(
+                {"Update": self._ledger_update(outcome, before[outcome.message_key], change, part)}
+            )
             job["rows_posted"] += len(change.posted)
             job["rows_failed"] += len(change.failed) - len(change.recovered)
         for job_id, delta in deltas.items():
@@ -207,7 +261,9 @@ class Ledger:
                 actions.append({"Update": counter_update(job_id, self._jobs_table, delta)})
         return actions
 
-    def _ledger_update(self, outcome: Outcome, before: Settled, change: Change) -> dict[str, Any]:
+    def _ledger_update(
+        self, outcome: Outcome, before: Settled, change: Change, part: str | None
+    ) -> dict[str, Any]:
         adds = []
         values: dict[str, Any] = {
             ":v": {"N": str(before.version)},
@@ -221,6 +277,9 @@ class Ledger:
         if change.failed:
             adds.append("failed :f")
             values[":f"] = {"NS": [str(n) for n in sorted(change.failed)]}
+        if part is not None:
+            adds.append("parts :part")
+            values[":part"] = {"SS": [part]}
         expression = "SET version = :next, job_id = :job, expires_at = :expires ADD " + ", ".join(adds)
         if change.recovered:
             expression += " DELETE failed :r"

@@ -18,6 +18,7 @@ from fanout.contract import Row, RowFailure, idempotency_key, row_payload
 from fanout.errors import FanoutError, PermanentError
 from fanout.jobs import now_iso
 from fanout.outcomes import Verdict
+from fanout.results import FAILED, POSTED, RowRecord
 from worker.api_connections import USER_AGENT, ApiConnections, Response
 from worker.auth import Authenticator, OutgoingCall, mask_credentials
 from worker.calls import CallLog
@@ -36,6 +37,17 @@ class RowResult:
     permanent: bool = False
     failure: RowFailure | None = None
     throttled: int = 0  # calls the API answered with 429 or 503
+    # What the results file shows: the last call's status (None: no answer) and time, and calls made.
+    status: int | None = None
+    attempts: int = 0
+    latency_ms: float | None = None
+
+    def record(self) -> RowRecord:
+        """The row as the results file shows it, once settled."""
+        if self.posted:
+            return RowRecord(self.number, POSTED, self.status, self.attempts, self.latency_ms)
+        reason = self.failure.get("error", "") if self.failure else ""
+        return RowRecord(self.number, FAILED, self.status, self.attempts, self.latency_ms, reason)
 
 
 class RowPoster:
@@ -72,21 +84,23 @@ class RowPoster:
         # Throttled calls (429, 503) are retried within the time left rather than counted against
         # the attempt limit: the API asked for patience, it did not refuse the row.
         attempt = tries = throttled = 0
+        latency_ms = 0.0
         while attempt < self._policy.attempt_limit:
             if time_left() < self.timeout_s:
                 break
             tries += 1
             with self._limiter.slot() as slot:
-                classified, last = self._attempt(body, headers, tries)
+                started = time.perf_counter()
+                classified, last, response = self._attempt(body, headers, tries)
+                latency_ms = (time.perf_counter() - started) * 1000.0
                 slot.throttled = classified.throttle
             throttled += classified.throttle
+            status = response.status if response is not None else None
             if last is None:
-                return RowResult(row.number, posted=True, throttled=throttled)
+                return RowResult(row.number, True, False, None, throttled, status, tries, latency_ms)
             failure = last
             if classified.verdict is Verdict.PERMANENT:
-                return RowResult(
-                    row.number, posted=False, permanent=True, failure=failure, throttled=throttled
-                )
+                return RowResult(row.number, False, True, failure, throttled, status, tries, latency_ms)
             attempt += 0 if classified.throttle else 1
             if attempt == self._policy.attempt_limit:
                 break
@@ -101,31 +115,40 @@ class RowPoster:
                 attempts=0,
                 at=now_iso(),
             )
-        return RowResult(row.number, posted=False, failure=failure, throttled=throttled)
+        return RowResult(
+            row.number,
+            posted=False,
+            failure=failure,
+            throttled=throttled,
+            status=failure.get("status"),
+            attempts=tries,
+            latency_ms=latency_ms if tries else None,
+        )
 
     def _attempt(
         self, body: bytes, headers: dict[str, str], attempt: int
-    ) -> tuple[Classified, RowFailure | None]:
+    ) -> tuple[Classified, RowFailure | None, Response | None]:
+        """What the call's answer means, why it failed if it did, and the answer if there was one."""
         started = time.perf_counter()
         try:
             response, credentials, renewed = self._send(body, headers, started, attempt)
         except (OSError, http.client.HTTPException) as exc:
             self.calls.record(None, started, attempt)
             classified = classify_exception(exc)
-            return classified, RowFailure(
+            failure = RowFailure(
                 status=None, error=classified.reason, excerpt="", attempts=attempt, at=now_iso()
             )
+            return classified, failure, None
         except FanoutError as exc:
             # No credential to send (a token endpoint down or refusing): no call was made.
             verdict = Verdict.PERMANENT if isinstance(exc, PermanentError) else Verdict.RETRY
             classified = Classified(verdict, f"auth: {exc}")
-            return classified, RowFailure(
-                status=None, error=classified.reason, attempts=attempt, at=now_iso()
-            )
+            failure = RowFailure(status=None, error=classified.reason, attempts=attempt, at=now_iso())
+            return classified, failure, None
         self.calls.record(response.status, started, attempt)
         classified = classify_status(response.status, response.headers)
         if classified.verdict is Verdict.SUCCESS:
-            return classified, None
+            return classified, None, response
         if self._auth is not None and response.status in AUTH_REFUSED_STATUSES:
             reason = f"{classified.reason}: {self._auth.refusal(response.status, renewed)}"
             classified = replace(classified, reason=reason)
@@ -138,7 +161,7 @@ class RowPoster:
             attempts=attempt,
             at=now_iso(),
         )
-        return classified, failure
+        return classified, failure, response
 
     def _send(
         self, body: bytes, headers: dict[str, str], started: float, attempt: int

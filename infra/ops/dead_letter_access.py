@@ -6,10 +6,12 @@ import boto3
 
 from fanout.jobs import JobStore
 from fanout.reports import JobReporter
+from fanout.results_combine import ResultsCombiner
 from infra.ops.dead_letters import DeadLetters
 from infra.ops.redrive import Redrive
 from infra.ops.stack_ref import StackConnection
 from worker.ledger import Ledger
+from worker.results_log import ResultsLog
 
 
 def queue_arn(stack: StackConnection, url: str) -> str:
@@ -23,10 +25,14 @@ def dead_letters(stack: StackConnection) -> DeadLetters:
 
 def dead_letters_for(session: boto3.Session, outputs: dict[str, str]) -> DeadLetters:
     """The DLQ, with what it needs to count moved rows as failed and report a job that ends so."""
-    dynamodb = session.client("dynamodb")
-    ledger = Ledger(dynamodb, outputs["LedgerTableName"], outputs["JobsTableName"])
+    dynamodb, s3 = session.client("dynamodb"), session.client("s3")
+    # Rows counted failed here get their results records like the workers' (ResultsMode).
+    mode = outputs["ResultsMode"]
+    results = ResultsLog(s3, outputs["DataBucketName"], mode)
+    ledger = Ledger(dynamodb, outputs["LedgerTableName"], outputs["JobsTableName"], results=results)
     jobs = JobStore(dynamodb, outputs["JobsTableName"])
-    reporter = JobReporter(jobs, session.client("s3"), session.client("events"))
+    combiner = ResultsCombiner(s3, dynamodb, outputs["LedgerTableName"], mode)
+    reporter = JobReporter(jobs, s3, session.client("events"), combiner)
     return DeadLetters(session.client("sqs"), outputs["DeadLetterQueueUrl"], ledger, reporter)
 
 

@@ -19,6 +19,7 @@ from fanout.jobs import now_iso
 from fanout.limits import SQS_DELETE_BATCH_MAX_ENTRIES, SQS_RECEIVE_MAX_MESSAGES
 from fanout.queues import send_message_batch
 from fanout.reports import JobReporter
+from fanout.results import FAILED, RowRecord
 from worker.ledger import Ledger, Outcome
 
 if TYPE_CHECKING:
@@ -141,7 +142,10 @@ class DeadLetters:
             )
             annotated = message.with_rows(open_rows, {n: failure for n in open_rows})
             send_message_batch(self._sqs, self._url, [("0", annotated.to_body())])
-            self._ledger.record([Outcome(message.key, message.job_id, frozenset(), frozenset(open_rows))])
+            records = {n: RowRecord(n, FAILED, None, dead.receives, None, POLICY_MOVED) for n in open_rows}
+            self._ledger.record(
+                [Outcome(message.key, message.job_id, frozenset(), frozenset(open_rows), records=records)]
+            )
             if self._reporter is not None:
                 # Counting these rows can be what finishes the job: then it is reported here.
                 self._reporter.report_if_finished(message.job_id)

@@ -46,10 +46,9 @@ def test_the_same_message_held_by_two_workers_at_once_is_counted_once(
     assert set(api.successes) == {f"{JOB}:{n}" for n in range(1, 81)}
 
 
-def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
-    session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_path: Any
-) -> None:
-    # GIVEN a message of 200 rows against an API that takes 20 ms a call, posted 2 at a time
+def kill_part_way(session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_path: Any) -> list[Any]:
+    """A message of 200 rows posted 2 at a time at 20 ms a call, by an invocation in a process of
+    its own, killed (SIGKILL) once 80 rows went through; the message, as received."""
     api.decide = lambda call: Reply(delay_s=0.02)
     received = setup_job(session, stack, [message(1, 1, 200)])
     env = {**stack.functions["WorkerFunction"].environment, "THREADS": "2"}
@@ -62,7 +61,6 @@ def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
         "worker = build(json.loads(sys.argv[1]))\n"
         "worker.handle(json.load(open(sys.argv[2])), LocalContext('WorkerFunction', 1024, 120))\n"
     )
-    # WHEN the invocation is killed (SIGKILL) part way through
     process = subprocess.Popen(
         [sys.executable, "-c", script, json.dumps(env), str(event_file)], env=os.environ
     )
@@ -71,6 +69,15 @@ def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    return received
+
+
+def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
+    session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_path: Any
+) -> None:
+    # GIVEN a message of 200 rows against an API that takes 20 ms a call, posted 2 at a time
+    # WHEN the invocation is killed (SIGKILL) part way through
+    received = kill_part_way(session, stack, api, tmp_path)
     # Calls the killed process had in flight still land (the API answers them after its delay).
     _wait_until_quiet(api)
     recorded = ledger(session, stack).settled(f"{JOB}#1").posted

@@ -1,0 +1,105 @@
+"""S3 objects written and read as streams: a multipart upload of one part's memory, a text reader."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from fanout.limits import S3_DELETE_MAX_KEYS, S3_MIN_PART_BYTES
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+
+READ_BUFFER_BYTES = 256 * 1024
+
+
+class MultipartWriter:
+    """Bytes written in order to one object; memory stays one part. Use as a context manager:
+    the object exists once the block ends cleanly, and the upload is aborted otherwise."""
+
+    def __init__(self, s3: S3Client, bucket: str, key: str, content_type: str = "text/csv") -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._key = key
+        self._content_type = content_type
+        self._upload = ""
+        self._parts: list[Any] = []
+        self._buffer = bytearray()
+
+    def __enter__(self) -> MultipartWriter:
+        self._upload = self._s3.create_multipart_upload(
+            Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+        )["UploadId"]
+        return self
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) >= S3_MIN_PART_BYTES:
+            self._flush()
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload)
+            return
+        try:
+            if self._buffer or not self._parts:
+                self._flush()
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload,
+                MultipartUpload={"Parts": self._parts},
+            )
+        except BaseException:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload)
+            raise
+
+    def _flush(self) -> None:
+        number = len(self._parts) + 1
+        part = self._s3.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload,
+            PartNumber=number,
+            Body=bytes(self._buffer),
+        )
+        self._parts.append({"PartNumber": number, "ETag": part["ETag"]})
+        self._buffer = bytearray()
+
+
+class _Raw(io.RawIOBase):
+    def __init__(self, body: StreamingBody) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+def open_text(s3: S3Client, bucket: str, key: str) -> io.TextIOWrapper:
+    """An object as UTF-8 text, read as it is consumed (for csv.reader: newline='')."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    return io.TextIOWrapper(io.BufferedReader(_Raw(body), READ_BUFFER_BYTES), encoding="utf-8", newline="")
+
+
+def list_objects(s3: S3Client, bucket: str, prefix: str) -> list[Any]:
+    return [
+        obj
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+    ]
+
+
+def delete_objects(s3: S3Client, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), S3_DELETE_MAX_KEYS):
+        chunk = keys[start : start + S3_DELETE_MAX_KEYS]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
