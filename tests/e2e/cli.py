@@ -38,14 +38,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_up(api_url: str, *flags: str, log: IO[str] | None = None) -> Iterator[str]:
-    """`fanout local up --api-url API_URL FLAGS` on a free port; yields its endpoint once it answers."""
+def local_up(
+    api_url: str, *flags: str, log: IO[str] | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """`fanout local up --api-url API_URL FLAGS` on a free port (with this environment plus `env`);
+    yields its endpoint once it answers."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "local", "up", "--api-url", api_url, "--port", str(port), *flags],
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
