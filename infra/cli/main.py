@@ -13,10 +13,10 @@ from types import FrameType
 from typing import NoReturn
 
 from fanout.errors import FanoutError
-from infra.cli import dashboard, demo, dlq, drop, local, mapping, preview, redrive, run, status
+from infra.cli import dashboard, demo, dlq, drop, local, mapping, preview, redrive, results, run, status
 from infra.local.run import EXIT_NOT_ATTEMPTED
 
-COMMANDS = (run, preview, demo, local, drop, status, dlq, redrive, mapping, dashboard)
+COMMANDS = (run, preview, demo, local, drop, status, results, dlq, redrive, mapping, dashboard)
 
 
 class _Parser(argparse.ArgumentParser):

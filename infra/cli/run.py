@@ -31,6 +31,13 @@ def register(commands: Any) -> None:
     cmd.add_argument("--api-url", required=True, metavar="URL", help="the API each row is POSTed to")
     add_scale_flags(cmd)
     cmd.add_argument("--report", type=Path, metavar="OUT.json", help="write the JSON report here")
+    cmd.add_argument(
+        "--results",
+        type=Path,
+        metavar="OUT.csv",
+        help="write every row's outcome here (row_number, outcome, http_status, attempts, "
+        "latency_ms, reason, captured fields)",
+    )
     add_budget_flags(cmd)
     add_parameter_flag(cmd)
     add_secret_flag(cmd)
@@ -49,5 +56,6 @@ def execute(args: argparse.Namespace) -> int:
         format_metadata(args),
         args.processes,
         given_secrets(args),
+        args.results,
     )
     return run(options)

@@ -73,6 +73,11 @@ def execute(args: argparse.Namespace) -> int:
             print(f"error: {job.error}")
         if job.reported_at:
             print(f"report: s3://{job.bucket}/{report_key(job.job_id)} (written {job.reported_at})")
+        if job.results_key:
+            print(
+                f"results: s3://{job.bucket}/{job.results_key} (written {job.results_at}; "
+                f"`fanout results {job.job_id}`)"
+            )
         return 0
     listed = jobs.list()
     print(table([row_for(job) for job in listed]) if listed else f"no jobs yet in {stack.where}")

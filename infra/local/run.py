@@ -13,10 +13,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.contract import job_id_for
-from fanout.errors import FanoutError
+from fanout.errors import FanoutError, InputError
 from fanout.formats import CsvFormat
 from fanout.jobs import Job, JobStore
 from fanout.reports import report_for
+from fanout.results import MODE_NONE
 from fanout.s3events import object_version
 from infra.cli.preflight import check_api_url, check_csv
 from infra.cli.progress import ProgressPrinter
@@ -29,6 +30,7 @@ from infra.local.template import load_template, parameter_values
 from infra.ops.dashboard_data import read_dashboard, save_last_run
 from infra.ops.dead_letter_access import dead_letters_for
 from infra.ops.dead_letters import DeadLetters
+from infra.ops.results_file import read_results, write_results
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -41,6 +43,8 @@ IDLE_BEFORE_RECONCILE_S = 2.0
 # The splitter is triggered through the intake queue; if no job shows up in this long, the
 # drop never reached it.
 JOB_APPEAR_TIMEOUT_S = 60.0
+# The reporter combines the results after the job's last row: about 10 s a million rows here.
+RESULTS_TIMEOUT_S = 600.0
 
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
@@ -59,6 +63,7 @@ class RunOptions:
     processes: int = DEFAULT_PROCESSES  # local processes the workers' environments are spread over
     # The spec's secrets by NAME, for the emulator's Secrets Manager (never shown: repr=False).
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    results: Path | None = None  # where to write the job's results file
 
 
 def exit_code_for(job: Job) -> int:
@@ -154,6 +159,11 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         **options.parameters,
     }
     check_api_url(options.api_url)
+    if (
+        options.results
+        and parameter_values(load_template(), parameters, strict=False)["ResultsMode"] == MODE_NONE
+    ):
+        raise InputError("--results needs ResultsMode all or failures (it is none)")
     check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)
@@ -168,12 +178,31 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
             print(f"job {job_id}: {options.file} -> s3://{bucket}/{key}", file=err)
             job = wait_for_job(jobs, job_id, started, ProgressPrinter(err), idle)
             duration = time.monotonic() - started
+            if options.results:
+                save_results(session, wait_for_results(jobs, job_id), options.results)
         _keep_dashboard(session, stack, err)
-    report = report_for(job, duration)
+    report = report_for(job, duration, str(options.results or ""))
     if options.report:
         options.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report), file=out)
     return exit_code_for(job)
+
+
+def wait_for_results(jobs: JobStore, job_id: str) -> Job:
+    """The job once its reporter has combined the results file (it does so after the last row)."""
+    deadline = time.monotonic() + RESULTS_TIMEOUT_S
+    while time.monotonic() < deadline:
+        job = jobs.get(job_id)
+        if job is not None and job.results_key:
+            return job
+        time.sleep(POLL_S)
+    raise FanoutError(f"the results of job {job_id} were not combined within {RESULTS_TIMEOUT_S:.0f}s")
+
+
+def save_results(session: boto3.Session, job: Job, path: Path) -> None:
+    header, records = read_results(session.client("s3"), job)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        write_results(header, records, out, "csv", failed_only=False)
 
 
 def stack_format(parameters: dict[str, str]) -> CsvFormat:
