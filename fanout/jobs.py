@@ -56,6 +56,10 @@ class Job:
     reported_at: str = ""
     results_key: str = ""  # the combined results file, once written
     results_at: str = ""
+    # Invocations that failed on this job's messages (each retried after a short backoff),
+    # and the last one's cause: a split or a batch that keeps failing shows here.
+    invocation_failures: int = 0
+    last_invocation_failure: str = ""
 
     @property
     def rows_settled(self) -> int:
@@ -103,6 +107,8 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         reported_at=item.get("reported_at", {}).get("S", ""),
         results_key=item.get("results_key", {}).get("S", ""),
         results_at=item.get("results_at", {}).get("S", ""),
+        invocation_failures=_n(item, "invocation_failures"),
+        last_invocation_failure=item.get("last_invocation_failure", {}).get("S", ""),
     )
 
 
@@ -282,6 +288,22 @@ class JobStore:
             Key={"job_id": {"S": job_id}},
             UpdateExpression="REMOVE finished, reported_at, reported_posted",
         )
+
+    def record_failure(self, job_id: str, reason: str) -> None:
+        """Counts an invocation that failed on this job's messages, with its cause."""
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):  # no such job
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="ADD invocation_failures :one "
+                "SET last_invocation_failure = :r, updated_at = :now",
+                ConditionExpression="attribute_exists(job_id)",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":r": {"S": reason},
+                    ":now": {"S": now_iso()},
+                },
+            )
 
     def fail_split(self, job_id: str, reason: str) -> None:
         self._db.update_item(

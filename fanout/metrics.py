@@ -38,6 +38,10 @@ SPLITTER_ROWS = "SplitterRows"
 SPLITTER_BYTES = "SplitterBytes"
 SPLITTER_MESSAGES = "SplitterMessages"
 ROWS_REJECTED = "RowsRejected"
+# Either function: messages an invocation failed on, each retried after a short backoff
+# (fanout/failures.py).
+SPLITTER_FAILURES = "SplitterFailures"
+WORKER_FAILURES = "WorkerFailures"
 
 COUNT = "Count"
 MILLISECONDS = "Milliseconds"

@@ -33,11 +33,11 @@ from fanout.s3events import ObjectRef, object_version
 from fanout.settings import SplitterSettings
 from splitter.batching import MessageBuilder, Oversized, send_batches
 from splitter.metrics import SplitProgress
+from splitter.object_stream import ObjectStream
 from splitter.records import EXCERPT_CHARS, READ_CHUNK_BYTES, CsvRecords, Rejected, Resume
 from splitter.rounds import EvenRounds
 
 if TYPE_CHECKING:
-    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -92,11 +92,15 @@ class Splitter:
         self._max_message_bytes: int | None = None
         self._metrics_target = metrics_target
         self._progress = SplitProgress(metrics_target)
+        # The job of the split under way (or last begun): what an invocation failure is noted on.
+        self.job_in_hand: str | None = None
 
     def split(self, ref: ObjectRef, time_left: Callable[[], float] = lambda: float("inf")) -> SplitResult:
+        self.job_in_hand = None
         head = self._head(ref)
         version = object_version(head.get("VersionId"), head["ETag"])
         job_id = job_id_for(ref.bucket, ref.key, version)
+        self.job_in_hand = job_id
         self._jobs.create(job_id, ref.bucket, ref.key, version)
         job = self._jobs.get(job_id)
         owner = str(uuid.uuid4())
@@ -132,7 +136,7 @@ class Splitter:
         if checkpoint:
             resume = Resume(checkpoint.offset, checkpoint.next_row, checkpoint.columns, checkpoint.delimiter)
         start_offset = resume.offset if resume else 0
-        records = CsvRecords(self._chunks(ref, head.get("VersionId"), start_offset), fmt, resume)
+        records = CsvRecords(self._chunks(ref, head, start_offset), fmt, resume)
         builder = MessageBuilder(
             result.job_id,
             records.columns,
@@ -219,19 +223,14 @@ class Splitter:
             args["VersionId"] = ref.version_id
         return self._s3.head_object(**args)
 
-    def _chunks(self, ref: ObjectRef, version_id: str | None, offset: int) -> Iterator[bytes]:
-        args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
-        if version_id:
-            args["VersionId"] = version_id
-        if offset:
-            args["Range"] = f"bytes={offset}-"
-        body: StreamingBody = self._s3.get_object(**args)["Body"]
-        try:
-            while chunk := body.read(READ_CHUNK_BYTES):
-                self._progress.bytes_read += len(chunk)
-                yield chunk
-        finally:
-            body.close()
+    def _chunks(self, ref: ObjectRef, head: Any, offset: int) -> Iterator[bytes]:
+        size = int(head["ContentLength"])
+        stream = ObjectStream(
+            self._s3, ref.bucket, ref.key, head.get("VersionId"), size, offset, READ_CHUNK_BYTES
+        )
+        for chunk in stream:
+            self._progress.bytes_read += len(chunk)
+            yield chunk
 
     def _message_limit(self) -> int:
         if self._max_message_bytes is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -9,6 +10,8 @@ from typing import Any
 
 import boto3
 
+from fanout import metrics
+from fanout.failures import FailedMessages
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
@@ -34,7 +37,11 @@ def build(
     target = MetricsTarget.from_env(env, metrics_sink)
     splitter = Splitter(s3, sqs, jobs, settings, target, **kwargs)
     results = ResultsCombiner(s3, dynamodb, settings.ledger_table, settings.results_mode)
-    return IntakeProcessor(splitter, sqs, JobReporter(jobs, s3, session.client("events"), results))
+    failures = FailedMessages(
+        sqs, jobs, target, metrics.SPLITTER_FAILURES, logging.getLogger("fanout.splitter")
+    )
+    reporter = JobReporter(jobs, s3, session.client("events"), results)
+    return IntakeProcessor(splitter, sqs, reporter, failures)
 
 
 @cache

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from fanout.failures import FailedMessages
 from fanout.lambda_time import time_left as invocation_time_left
 from fanout.queues import queue_url_for_arn
 from fanout.reports import JobReporter
@@ -19,20 +20,36 @@ if TYPE_CHECKING:
 
 
 class IntakeProcessor:
-    def __init__(self, splitter: Splitter, sqs: SQSClient, reporter: JobReporter) -> None:
+    def __init__(
+        self, splitter: Splitter, sqs: SQSClient, reporter: JobReporter, failures: FailedMessages
+    ) -> None:
         self._splitter = splitter
         self._sqs = sqs
         self._reporter = reporter
+        self._failures = failures
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        time_left = invocation_time_left(context, float("inf"))
-        processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(
-            event, lambda record: self._record(record, time_left), processor, context
-        )
+        try:
+            time_left = invocation_time_left(context, float("inf"))
+            processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
+            response = process_partial_response(
+                event, lambda record: self._record(record, time_left), processor, context
+            )
+        except Exception as exc:
+            self._failures.retry_soon([SQSRecord(r) for r in event.get("Records", [])], exc)
+            raise
         return dict(response)
 
     def _record(self, record: SQSRecord, time_left: Callable[[], float]) -> None:
+        try:
+            self._split_all(record, time_left)
+        except Exception as exc:
+            # The batch processor reports this message as failed and logs why at DEBUG only.
+            job = self._splitter.job_in_hand
+            self._failures.retry_soon([record], exc, [job] if job else [])
+            raise
+
+    def _split_all(self, record: SQSRecord, time_left: Callable[[], float]) -> None:
         for ref in objects_created(record.body):
             result = self._splitter.split(ref, time_left)
             if result.handed_off:

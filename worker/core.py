@@ -20,13 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout import metrics
-from fanout.backoff import backoff_delay
 from fanout.contract import Row, RowFailure, WorkMessage
 from fanout.errors import FanoutError, PermanentError, RetryableError
+from fanout.failures import FailedMessages
 from fanout.lambda_time import time_left
-from fanout.limits import LAMBDA_MAX_TIMEOUT_S, SQS_MAX_VISIBILITY_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
+from fanout.limits import LAMBDA_MAX_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.metrics import MetricSet, MetricsTarget
-from fanout.queues import queue_url_for_arn, send_message_batch
+from fanout.queues import send_message_batch
+from fanout.redelivery import Redelivery
 from fanout.reports import JobReporter
 from fanout.results import RowRecord
 from worker.calls import add_calls
@@ -41,9 +42,6 @@ log = logging.getLogger("fanout.worker")
 
 # Time kept back at the end of an invocation to settle messages after the last row.
 SETTLE_RESERVE_S = 3.0
-# A message with rows still open becomes visible again after this backoff (per receive).
-REDELIVERY_BASE_S = 2.0
-REDELIVERY_CAP_S = 300.0
 
 
 @dataclass
@@ -69,6 +67,7 @@ class Worker:
         max_receive_count: int,
         metrics_target: MetricsTarget,
         reporter: JobReporter,
+        failures: FailedMessages,
     ) -> None:
         self._poster = poster
         self._ledger = ledger
@@ -77,9 +76,10 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post")
         self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._max_receive_count = max_receive_count
-        self._queue_urls: dict[str | None, str] = {}
+        self._redelivery = Redelivery(sqs)
         self._metrics_target = metrics_target
         self._reporter = reporter
+        self._failures = failures
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
@@ -87,6 +87,10 @@ class Worker:
         settled: list[Change] = []
         try:
             return self._handle(event, context, checkpoint, settled)
+        except Exception as exc:
+            records = event.get("Records", [])
+            self._failures.retry_soon([SQSRecord(r) for r in records], exc, _job_ids(records))
+            raise
         finally:
             checkpoint.join()
             tally = MetricSet()
@@ -105,10 +109,10 @@ class Worker:
             # Whoever settles a job's last row reports it (the job record's flag picks one).
             for job_id in sorted({entry.message.job_id for entry in messages.values()}):
                 self._reporter.report_if_finished(job_id)
-        except (FanoutError, ClientError, BotoCoreError):
+        except (FanoutError, ClientError, BotoCoreError) as exc:
             # Reported message by message below, with a short backoff, rather than failing the
             # invocation and leaving the whole batch hidden for the visibility timeout.
-            log.exception("settling the batch failed; every message goes back to the queue")
+            self._failures.note(exc, len(messages), {e.message.job_id for e in messages.values()})
             for entry in messages.values():
                 entry.still_open = max(1, len(entry.futures))
 
@@ -117,7 +121,8 @@ class Worker:
             if entry is None:
                 raise PermanentError("malformed work message")  # left to the redrive policy
             if entry.still_open:
-                self._delay_redelivery(record)
+                # Backs off the next delivery instead of waiting out the whole visibility timeout.
+                self._redelivery.back_off(record)
                 raise RetryableError(f"{entry.still_open} rows of message {entry.message.key} are still open")
 
         processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
@@ -197,26 +202,16 @@ class Worker:
         for start in range(0, len(dead), SQS_SEND_BATCH_MAX_ENTRIES):
             send_message_batch(self._sqs, self._dlq_url, dead[start : start + SQS_SEND_BATCH_MAX_ENTRIES])
 
-    def _delay_redelivery(self, record: SQSRecord) -> None:
-        """Backs off the next delivery instead of waiting out the whole visibility timeout."""
-        receives = int(record.attributes.approximate_receive_count)
-        delay = REDELIVERY_BASE_S + backoff_delay(receives, REDELIVERY_BASE_S, REDELIVERY_CAP_S)
-        self._sqs.change_message_visibility(
-            QueueUrl=self._queue_url(record.event_source_arn),
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(int(delay), SQS_MAX_VISIBILITY_TIMEOUT_S),
-        )
-
-    def _queue_url(self, arn: str | None) -> str:
-        if arn not in self._queue_urls:
-            self._queue_urls[arn] = queue_url_for_arn(self._sqs, arn or "")
-        return self._queue_urls[arn]
-
 
 def _count_rows(tally: MetricSet, changes: list[Change]) -> None:
     """Rows the ledger counted, as the job's counters moved (failed rows now posted count back)."""
     tally.count(metrics.ROWS_POSTED, sum(len(c.posted) for c in changes))
     tally.count(metrics.ROWS_FAILED, sum(len(c.failed) - len(c.recovered) for c in changes))
+
+
+def _job_ids(records: list[dict[str, Any]]) -> set[str]:
+    """The jobs of the records that parse (a failure's cause may be a record that does not)."""
+    return {message.job_id for r in records if (message := _parse(r.get("body", ""))) is not None}
 
 
 def _parse(body: str) -> WorkMessage | None:

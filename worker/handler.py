@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -10,6 +11,8 @@ from typing import Any
 
 import boto3
 
+from fanout import metrics
+from fanout.failures import FailedMessages
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
@@ -51,21 +54,25 @@ def build(
     dynamodb, s3 = session.client("dynamodb"), session.client("s3")
     results = ResultsLog(s3, settings.data_bucket, settings.results_mode)
     ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table, results=results)
+    jobs = JobStore(dynamodb, settings.jobs_table)
     reporter = JobReporter(
-        JobStore(dynamodb, settings.jobs_table),
+        jobs,
         s3,
         session.client("events"),
         ResultsCombiner(s3, dynamodb, settings.ledger_table, settings.results_mode),
     )
+    sqs = session.client("sqs")
+    target = MetricsTarget.from_env(env, metrics_sink)
     worker = Worker(
         poster,
         ledger,
-        session.client("sqs"),
+        sqs,
         settings.dlq_url,
         settings.threads,
         settings.max_receive_count,
-        MetricsTarget.from_env(env, metrics_sink),
+        target,
         reporter,
+        FailedMessages(sqs, jobs, target, metrics.WORKER_FAILURES, logging.getLogger("fanout.worker")),
     )
     # What is built here lives as long as the execution environment, and boto3's clients and
     # their service models are most of the heap: every full collection walked them, with every

@@ -9,6 +9,8 @@ from typing import TextIO
 from fanout.jobs import Job
 
 BAR_WIDTH = 24
+# The last invocation failure's cause, cut to keep the progress line on one terminal line or two.
+FAILURE_CHARS = 80
 
 
 def rate_and_eta(job: Job, elapsed_s: float) -> tuple[float, float | None]:
@@ -29,10 +31,19 @@ def progress_line(job: Job, elapsed_s: float) -> str:
     else:
         bar, of = "[" + "?" * BAR_WIDTH + "]", f"{job.rows_settled}/?"
     eta_text = f"{eta:.0f}s" if eta is not None else "?"
-    return (
+    line = (
         f"{bar} {of} rows  posted {job.rows_posted}  failed {job.rows_failed}  "
         f"rejected {job.rows_rejected}  {rate:.0f} rows/s  ETA {eta_text}  {job.state}"
     )
+    return line + invocation_failures(job)
+
+
+def invocation_failures(job: Job) -> str:
+    """Failed invocations (each retried within seconds) and the last cause, when there were any."""
+    if not job.invocation_failures:
+        return ""
+    cause = job.last_invocation_failure[:FAILURE_CHARS]
+    return f"  invocations failed {job.invocation_failures} (last: {cause})"
 
 
 class ProgressPrinter:

@@ -13,7 +13,10 @@ from fanout.reports import report_key
 from infra.cli.progress import rate_and_eta
 from infra.ops.stack_ref import add_stack_flags, connect
 
-COLUMNS = ("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "ROWS/S", "ETA", "THROTTLED", "STARTED")
+COLUMNS = (
+    *("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "ROWS/S", "ETA"),
+    *("THROTTLED", "INV.FAILED", "STARTED"),
+)
 
 
 def register(commands: Any) -> None:
@@ -49,6 +52,7 @@ def row_for(job: Job) -> tuple[str, ...]:
         f"{rate:.0f}",
         "-" if job.is_finished else ("?" if eta is None else f"{eta:.0f}s"),
         str(job.calls_throttled),
+        str(job.invocation_failures),
         job.created_at,
     )
 
@@ -71,6 +75,11 @@ def execute(args: argparse.Namespace) -> int:
         print(f"source: s3://{job.bucket}/{job.key} (version {job.version})")
         if job.error:
             print(f"error: {job.error}")
+        if job.last_invocation_failure:
+            print(
+                f"invocations failed: {job.invocation_failures}, each retried within seconds; "
+                f"the last: {job.last_invocation_failure}"
+            )
         if job.reported_at:
             print(f"report: s3://{job.bucket}/{report_key(job.job_id)} (written {job.reported_at})")
         if job.results_key:

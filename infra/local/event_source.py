@@ -268,7 +268,8 @@ class LocalEventSource:
         try:
             response = handler.handle(event, context)
         except Exception:
-            # As on Lambda: the whole batch becomes visible again after the visibility timeout.
+            # As on Lambda: the whole batch becomes visible again after the visibility timeout,
+            # unless the function shortened it itself, as ours do (fanout/failures.py).
             log.exception("%s invocation failed", self._function.logical_id)
             self.stats.add(invocations=1, errors=1, duration_s=time.monotonic() - context.started)
             return

@@ -146,6 +146,7 @@ def test_drop_then_status_follows_the_job_to_done(tmp_path: Path, api: DemoApi, 
         "ROWS/S",
         "ETA",
         "THROTTLED",
+        "INV.FAILED",
         "STARTED",
     ]
     assert row.split()[:6] == [job_id, "done", "300", "300", "0", "0"]

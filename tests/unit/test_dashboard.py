@@ -38,6 +38,8 @@ def test_the_dashboard_shows_what_operators_watch_and_every_alarm() -> None:
         ("MetricsNamespace", "ApiLatency", "p90"),
         ("MetricsNamespace", "ApiLatency", "p99"),
         ("MetricsNamespace", "SplitterRows", "Sum"),
+        ("MetricsNamespace", "SplitterFailures", "Sum"),
+        ("MetricsNamespace", "WorkerFailures", "Sum"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum"),
         ("AWS/Lambda", "ConcurrentExecutions", "Maximum"),
