@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fanout.auth_spec import AuthSpec, check_destination, check_headers, parse_auth
+from fanout.capture import NO_CAPTURE, Capture, parse_capture
 from fanout.cells import EMPTY_MODES, TYPES
 from fanout.errors import InputError
 from fanout.outcomes import DEFAULT_OUTCOMES, DEFAULT_RETRY, DEFAULT_SUCCESS, Outcomes, StatusPatterns
@@ -53,6 +54,7 @@ class RequestSpec:
     body: Body | None = None  # None: `default`, or `none` for GET and DELETE
     outcomes: Outcomes = DEFAULT_OUTCOMES
     idempotency_header: str | None = DEFAULT_IDEMPOTENCY_HEADER
+    capture: Capture = NO_CAPTURE  # response fields kept in the results file
     auth: AuthSpec | None = None  # None: ApiAuthSecretArn's Authorization header, if the stack has one
 
     @property
@@ -211,6 +213,7 @@ SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "body": parse_body,
     "outcomes": parse_outcomes,
     "idempotency_header": parse_idempotency_header,
+    "capture": parse_capture,
     "auth": parse_auth,
 }
 

@@ -35,7 +35,7 @@ REJECTS_PREFIX = "rejects/"
 RESULT_COLUMNS = ("row_number", "outcome", "http_status", "attempts", "latency_ms", "reason")
 # A part's own columns before the public ones: which message the row is in, and the ledger
 # version its write made; the combined file drops them.
-PART_COLUMNS = ("message", "version")
+PART_COLUMNS = ("_message", "_version")  # a captured column starts with a letter: never these
 
 
 def results_key(job_id: str) -> str:
@@ -84,8 +84,11 @@ class RowRecord:
         ]
 
 
-def encode_part(records: Iterable[tuple[int, int, RowRecord]], capture_names: tuple[str, ...] = ()) -> bytes:
-    """A part: (message seq, ledger version, record) rows, sorted by row number, with a header."""
+def encode_part(records: Iterable[tuple[int, int, RowRecord]]) -> bytes:
+    """A part: (message seq, ledger version, record) rows, sorted by row number, with a header
+    naming the captured columns its records hold."""
+    records = list(records)
+    capture_names = tuple(dict.fromkeys(name for _, _, record in records for name in record.captured))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([*RESULT_COLUMNS[:1], *PART_COLUMNS, *RESULT_COLUMNS[1:], *capture_names])

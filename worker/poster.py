@@ -12,7 +12,7 @@ import http.client
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from fanout.contract import Row, RowFailure, idempotency_key, row_payload
 from fanout.errors import FanoutError, PermanentError
@@ -41,13 +41,18 @@ class RowResult:
     status: int | None = None
     attempts: int = 0
     latency_ms: float | None = None
+    captured: Mapping[str, str] = field(default_factory=dict)  # the spec's capture of the answer
 
     def record(self) -> RowRecord:
         """The row as the results file shows it, once settled."""
         if self.posted:
-            return RowRecord(self.number, POSTED, self.status, self.attempts, self.latency_ms)
+            return RowRecord(
+                self.number, POSTED, self.status, self.attempts, self.latency_ms, "", self.captured
+            )
         reason = self.failure.get("error", "") if self.failure else ""
-        return RowRecord(self.number, FAILED, self.status, self.attempts, self.latency_ms, reason)
+        return RowRecord(
+            self.number, FAILED, self.status, self.attempts, self.latency_ms, reason, self.captured
+        )
 
 
 class RowPoster:

@@ -54,11 +54,10 @@ def default_record(number: int, posted: bool) -> RowRecord:
 
 
 class ResultsLog:
-    def __init__(self, s3: S3Client, bucket: str, mode: str, capture_names: tuple[str, ...] = ()) -> None:
+    def __init__(self, s3: S3Client, bucket: str, mode: str) -> None:
         self._s3 = s3
         self._bucket = bucket
         self.mode = check_mode(mode)
-        self._capture_names = capture_names
 
     @property
     def enabled(self) -> bool:
@@ -68,9 +67,7 @@ class ResultsLog:
         """Writes one part of a job's rows; its id, for the ledger to name."""
         # Time first, so a listing shows parts roughly in the order they were written.
         part_id = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:12]}"
-        body = encode_part(
-            ((r.seq, r.version, record) for r in rows for record in r.records), self._capture_names
-        )
+        body = encode_part((r.seq, r.version, record) for r in rows for record in r.records)
         self._s3.put_object(
             Bucket=self._bucket, Key=f"{parts_prefix(job_id)}{part_id}.csv", Body=body, ContentType="text/csv"
         )
