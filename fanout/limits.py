@@ -46,6 +46,8 @@ DYNAMODB_MAX_ITEM_BYTES = 400_000
 # S3 multipart upload: every part but the last is at least 5 MiB (S3 User Guide, multipart
 # upload limits).
 S3_MIN_PART_BYTES = 5 * 1024 * 1024
+# S3 multipart upload: at most 10,000 parts (S3 User Guide, multipart upload limits).
+S3_MULTIPART_MAX_PARTS = 10_000
 
 # S3 DeleteObjects: up to 1,000 keys a request (S3 API Reference, DeleteObjects).
 S3_DELETE_MAX_KEYS = 1000

@@ -16,6 +16,7 @@ from types import TracebackType
 
 from fanout.errors import FanoutError
 from infra.local.emulator_fixes import apply_fixes
+from infra.local.emulator_objects import apply_object_streaming
 from infra.local.emulator_speedups import apply_speedups
 
 LOOPBACK = "127.0.0.1"
@@ -74,6 +75,7 @@ def _serve(port: int) -> None:
 
     apply_fixes()
     apply_speedups()
+    apply_object_streaming()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime
 import functools
 import io
+import itertools
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 # The distinct update expressions kept parsed (Fanout writes a handful; others may come and go).
@@ -185,19 +186,24 @@ def keep_alive_handler() -> type:
                 body = RequestBody(self.rfile, int(length))
                 environ["wsgi.input"] = body
             try:
-                status, headers, payload = self._call(environ)
+                status, headers, chunks = self._call(environ)
             except Exception:
                 # As werkzeug does: moto raises for what it does not implement, and the client
                 # gets a 500 to read (botocore: a ClientError), not a dropped connection.
                 self.server.log("error", "Error on request:\n%s", traceback.format_exc())
-                status, headers, payload = "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")], b""
+                status, headers, chunks = "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")], []
                 self.close_connection = True
-            self._send(status, headers, payload)
+            try:
+                self._send(status, headers, chunks)
+            finally:
+                if isinstance(chunks, _Body):
+                    chunks.close()
             if body is not None and not self.close_connection:
                 body.drain()
 
-        def _call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-            """The application's answer, whole (moto's answers are in memory already)."""
+        def _call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes] | _Body]:
+            """The application's answer: whole when it is one chunk (most of moto's answers),
+            else its first two chunks and the rest to come (an S3 object read as it is sent)."""
             started: list[tuple[str, list[tuple[str, str]]]] = []
             early: list[bytes] = []
 
@@ -208,16 +214,24 @@ def keep_alive_handler() -> type:
                 return early.append
 
             result = self.server.app(environ, start_response)
+            body = _Body(result)
             try:
-                chunks = [*early, *result]
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+                head = [*early, *itertools.islice(body.rest, 2)]
+            except BaseException:
+                body.close()
+                raise
             status, headers = started[0]
-            return status, headers, b"".join(chunks)
+            if len(head) < 2 + len(early) or _declared_length(headers) is None:
+                # One chunk, or a length the application did not declare: the answer whole.
+                try:
+                    whole = b"".join([*head, *body.rest])
+                finally:
+                    body.close()
+                return status, headers, [whole]
+            body.head = head
+            return status, headers, body
 
-        def _send(self, status: str, headers: list[tuple[str, str]], payload: bytes) -> None:
+        def _send(self, status: str, headers: list[tuple[str, str]], chunks: list[bytes] | _Body) -> None:
             code, _, reason = status.partition(" ")
             self.send_response(int(code), reason)
             head = self.command == "HEAD"
@@ -227,12 +241,44 @@ def keep_alive_handler() -> type:
                     name.lower() == "content-length" and not head
                 ):
                     self.send_header(name, value)
+            length = _declared_length(headers) if isinstance(chunks, _Body) else sum(len(c) for c in chunks)
             if not head and not (100 <= int(code) < 200 or int(code) in (204, 304)):
-                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Content-Length", str(length))
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            if not head:
-                self.wfile.write(payload)
+            if head:
+                return
+            # Once the status line is out, a body that fails can only end the connection short
+            # of its length, which the client sees as a broken read (and botocore retries).
+            keep, self.close_connection = self.close_connection, True
+            for chunk in chunks:
+                self.wfile.write(chunk)
+            self.close_connection = keep
 
     return KeepAliveRequestHandler
+
+
+class _Body:
+    """An application's body sent as it comes: the chunks read ahead, the rest, and its close."""
+
+    def __init__(self, result: Iterable[bytes]) -> None:
+        self._result = result
+        self.rest = iter(result)
+        self.head: list[bytes] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.head
+        yield from self.rest
+
+    def close(self) -> None:
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            close()
+
+
+def _declared_length(headers: list[tuple[str, str]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length" and value.isdigit():
+            return int(value)
+    return None

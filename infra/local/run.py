@@ -31,6 +31,7 @@ from infra.ops.dashboard_data import read_dashboard, save_last_run
 from infra.ops.dead_letter_access import dead_letters_for
 from infra.ops.dead_letters import DeadLetters
 from infra.ops.results_file import read_results, write_results
+from infra.ops.upload import upload
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -76,13 +77,12 @@ def drop_file(
     path: Path,
     metadata: dict[str, str] | None = None,
 ) -> tuple[str, str, str]:
-    """Uploads into incoming/ (the S3 drop trigger); returns bucket, key and version."""
+    """Uploads into incoming/ (the S3 drop trigger), in parts; returns bucket, key and version."""
     outputs = stack.outputs if isinstance(stack, LocalStack) else stack
     bucket = outputs["DataBucketName"]
     key = INCOMING_PREFIX + path.name
-    with path.open("rb") as body:
-        response = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
-    return bucket, key, object_version(response.get("VersionId"), response["ETag"])
+    version_id, etag = upload(session.client("s3"), path, bucket, key, metadata or {})
+    return bucket, key, object_version(version_id, etag)
 
 
 def wait_for_job(

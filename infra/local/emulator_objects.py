@@ -1,0 +1,205 @@
+"""S3 object bodies in the emulator without holding an object in memory.
+
+moto keeps each object in a spooled temporary file (on disk past 5 MB) but reads it whole for
+every GET, ranged ones included, and joins a multipart upload's parts in memory when it
+completes: the emulator peaked at 896 MB for a 160 MB file the splitter read (issue 16). Here
+a GET answers with the byte range of the file, read a chunk at a time as the response is
+written (infra/local/emulator_speedups.py sends a body of many chunks as it comes), and a
+completed upload's parts are copied into the object's file a chunk at a time. What a client
+sees does not change: the same bytes, headers, ranges, ETag and checksums.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import hashlib
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+# Read and written at a time: large enough that the Python per chunk costs nothing next to
+# the copy, small enough that a dozen GETs at once hold a dozen MiB.
+OBJECT_CHUNK_BYTES = 1024 * 1024
+
+
+def apply_object_streaming() -> None:
+    _get_object_streamed()
+    _multipart_joined_on_disk()
+
+
+class ObjectBody:
+    """Bytes `start` to `stop` of a moto key's file, read a chunk at a time when iterated.
+
+    moto's range handling takes `len()` and a slice of the body it is given, and Flask sends an
+    iterable body as it comes: both work on this as they do on bytes.
+    """
+
+    def __init__(self, key: Any, start: int = 0, stop: int | None = None) -> None:
+        self._key = key
+        self._start = start
+        self._stop = int(key.size) if stop is None else stop
+
+    def __len__(self) -> int:
+        return max(0, self._stop - self._start)
+
+    def __getitem__(self, part: slice) -> ObjectBody:
+        if not isinstance(part, slice) or part.step not in (None, 1):
+            raise TypeError("an object body is sliced by a contiguous range only")
+        start, stop, _ = part.indices(len(self))
+        return ObjectBody(self._key, self._start + start, self._start + max(start, stop))
+
+    def __iter__(self) -> Iterator[bytes]:
+        position = self._start
+        while position < self._stop:
+            # The key's lock keeps another reader's seek out from between this one's seek and read.
+            with self._key.lock:
+                self._key._value_buffer.seek(position)
+                chunk = self._key._value_buffer.read(min(OBJECT_CHUNK_BYTES, self._stop - position))
+            if not chunk:
+                raise OSError(f"object {self._key.name} ended at byte {position} of {self._stop}")
+            position += len(chunk)
+            yield chunk
+
+
+class _KeyWithStreamedValue:
+    """A moto key whose `value` is its file, not its bytes; everything else is the key's."""
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+
+    @property
+    def value(self) -> ObjectBody:
+        return ObjectBody(self._key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._key, name)
+
+
+class JoinedObject:
+    """A completed multipart upload's bytes, in a spooled file of their own: the new key's file."""
+
+    def __init__(self, file: IO[bytes], size: int) -> None:
+        self.file = file
+        self.size = size
+
+
+def _get_object_streamed() -> None:
+    """GetObject answers with the object's file, read as it is sent, not `key.value` whole."""
+    from moto.s3.responses import S3Response
+
+    get_object = S3Response.get_object
+
+    def get_object_streamed(self: Any) -> Any:
+        # moto makes an S3Response for each request: shadowing its _get_key touches this one only.
+        get_key = self._get_key
+
+        def streamed_key(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+            key, not_modified = get_key(*args, **kwargs)
+            return _KeyWithStreamedValue(key), not_modified
+
+        self._get_key = streamed_key
+        try:
+            return get_object(self)
+        finally:
+            del self._get_key
+
+    setattr(S3Response, "get_object", get_object_streamed)  # noqa: B010
+
+
+def _multipart_joined_on_disk() -> None:
+    """CompleteMultipartUpload copies the parts into the object's file, not through one bytes."""
+    from moto.s3.models import FakeKey, FakeMultipart
+
+    value = FakeKey.value
+    assert isinstance(value, property) and value.fget is not None and value.fset is not None
+    set_bytes = value.fset
+
+    def set_value(self: Any, new_value: Any) -> None:
+        if not isinstance(new_value, JoinedObject):
+            set_bytes(self, new_value)
+            return
+        self._value_buffer.close()
+        self._value_buffer = new_value.file
+        self.contentsize = new_value.size
+
+    setattr(FakeKey, "value", property(value.fget, set_value))  # noqa: B010
+    setattr(FakeMultipart, "complete", _complete)  # noqa: B010
+
+
+def _complete(self: Any, body: Any) -> tuple[JoinedObject, str, tuple[str, str, int] | None]:
+    """moto's FakeMultipart.complete, with the parts copied into a file and checksums streamed.
+
+    moto disposes of the parts (closes their files) before it makes the new key, so their bytes
+    are copied here, a chunk at a time, into the file the key then takes as its own.
+    """
+    from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+    from moto.s3.models import MultipartChecksumBuilder
+    from moto.settings import S3_UPLOAD_PART_MIN_SIZE, get_s3_default_key_buffer_size
+    from moto.utilities.utils import md5_hash
+
+    builder = MultipartChecksumBuilder(
+        self.metadata.get("x-amz-checksum-algorithm"), self.metadata.get("x-amz-checksum-type")
+    )
+    composite = builder.checksum_type == "COMPOSITE"
+    update, digest = running_checksum(builder.checksum_algorithm)
+    joined: IO[bytes] = tempfile.SpooledTemporaryFile(get_s3_default_key_buffer_size())  # noqa: SIM115
+    md5s = bytearray()
+    size = count = 0
+    last = None
+    for number, etag in body:
+        part = self.parts.get(number)
+        if part is None or part.etag.replace('"', "") != etag.replace('"', ""):
+            raise InvalidPart()
+        if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
+            raise EntityTooSmall()
+        md5s.extend(codecs.decode(part.etag.replace('"', ""), "hex"))
+        if composite:
+            builder.addPart(part.value)  # one part at a time: each part has a checksum of its own
+        for chunk in ObjectBody(part):
+            joined.write(chunk)
+            size += len(chunk)
+            if not composite:
+                update(chunk)
+        last, count = part, count + 1
+    if not count:
+        raise MalformedXML
+    full_etag = md5_hash()
+    full_etag.update(bytes(md5s))
+    checksum = (
+        builder.build() if composite else (builder.checksum_type, base64.b64encode(digest()).decode(), 1)
+    )
+    return JoinedObject(joined, size), f"{full_etag.hexdigest()}-{count}", checksum
+
+
+def running_checksum(algorithm: str) -> tuple[Callable[[bytes], None], Callable[[], bytes]]:
+    """moto's compute_checksum (moto/s3/utils.py) fed a chunk at a time: (update, digest).
+
+    The same algorithms and the same fallbacks: CRC32C without the crc32c package, and
+    CRC64NVME without awscrt, are CRC32, as moto computes them.
+    """
+    from moto.core.compat import HAS_CRT
+
+    if algorithm not in ("CRC32", "CRC32C", "CRC64NVME"):
+        hashed = hashlib.sha1(usedforsecurity=False) if algorithm == "SHA1" else hashlib.sha256()
+        return hashed.update, hashed.digest
+    crc: Callable[[bytes, int], int] = binascii.crc32
+    width = 4
+    if algorithm == "CRC32C":
+        try:
+            import crc32c  # type: ignore[import-not-found]
+
+            crc = crc32c.crc32c
+        except ImportError:
+            pass
+    elif algorithm == "CRC64NVME" and HAS_CRT:
+        from awscrt import checksums  # type: ignore[import-not-found]
+
+        crc, width = checksums.crc64nvme, 8
+    state = [0]
+
+    def update(chunk: bytes) -> None:
+        state[0] = crc(chunk, state[0])
+
+    return update, lambda: state[0].to_bytes(width, "big")
