@@ -118,6 +118,9 @@ def _multipart_joined_on_disk() -> None:
 
     def set_value(self: Any, new_value: Any) -> None:
         if not isinstance(new_value, JoinedObject):
+            if len(new_value) > self._max_buffer_size:
+                # Straight to disk: spooled into memory first, it was copied twice more.
+                self._value_buffer.rollover()
             set_bytes(self, new_value)
             return
         self._value_buffer.close()
