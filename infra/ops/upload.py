@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fanout.limits import S3_MULTIPART_MAX_PARTS, S3_MIN_PART_BYTES
+from fanout.limits import S3_MIN_PART_BYTES, S3_MULTIPART_MAX_PARTS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
