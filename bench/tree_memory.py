@@ -103,7 +103,8 @@ class TreeSampler:
             high = status_kib(text, "VmHWM")
             if high >= self._peaks.get(pid, 0):
                 self._peaks[pid] = high
-                self._labels.setdefault(pid, _label(pid))
+                # Read again: a child's first command line is its parent's, until it execs.
+                self._labels[pid] = _label(pid)
         self._peak_sum = max(self._peak_sum, total)
 
 
