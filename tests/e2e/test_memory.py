@@ -32,7 +32,7 @@ def write_wide_csv(path: Path, size: int) -> int:
 
 def peak_tree_bytes(path: Path, api_url: str) -> int:
     command = [sys.executable, "-m", "infra.cli", "run", str(path), "--api-url", api_url]
-    run = run_tree([*command, "--concurrency", "4", "--threads", "4"], timeout_s=300)
+    run = run_tree([*command, "--concurrency", "2", "--threads", "8"], timeout_s=300)
     assert run.returncode == 0, run.stderr[-2000:]
     return run.memory.peak_sum_bytes
 
