@@ -38,19 +38,15 @@ check-template: $(BIN)/fanout $(SAM_VENV)/bin/sam
 	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam build --template-file template.yaml \
 		--build-dir .aws-sam/build --build-in-source
+	$(BIN)/python tools/lambda_artifact.py check .aws-sam/build
 
 bench: $(BIN)/fanout
 	$(BIN)/python -m bench
 
-# Called by `sam build` (BuildMethod: makefile): the project and its runtime dependencies,
-# as wheels for the functions' platform (arm64, Python 3.11, as template.yaml's Globals say).
-LAMBDA_PLATFORM := --platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all:
+# Called by `sam build` (BuildMethod: makefile): fanout/, splitter/, worker/ and pyproject.toml's
+# runtime dependencies as wheels for the functions' platform; no CLI, emulator, bench or tests.
 build-SplitterFunction build-WorkerFunction:
-	rm -rf "$(ARTIFACTS_DIR)/.wheel" && mkdir -p "$(ARTIFACTS_DIR)/.wheel"
-	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir "$(ARTIFACTS_DIR)/.wheel" .
-	$(PYTHON) -m pip install --quiet --no-compile $(LAMBDA_PLATFORM) --target "$(ARTIFACTS_DIR)" \
-		"$(ARTIFACTS_DIR)"/.wheel/*.whl
-	rm -rf "$(ARTIFACTS_DIR)/.wheel"
+	$(PYTHON) tools/lambda_artifact.py build "$(ARTIFACTS_DIR)"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam build *.egg-info .mypy_cache .pytest_cache .ruff_cache
