@@ -10,7 +10,7 @@ import pytest
 
 from bench.limited_api import LimitedApi
 from infra.demo.api import DemoApi
-from tests.e2e.test_run import fanout
+from tests.e2e.cli import fanout
 
 pytestmark = pytest.mark.e2e
 

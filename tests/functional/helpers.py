@@ -7,9 +7,12 @@ from typing import Any
 
 import boto3
 
-from fanout.contract import WorkMessage
+from fanout.contract import Row, WorkMessage
+from fanout.jobs import JobStore
 from infra.local.event_source import LocalContext, sqs_record
 from infra.local.stack import LocalStack
+from splitter.handler import build as build_splitter
+from worker.handler import build as build_worker
 
 
 def receive_all(session: boto3.Session, queue_url: str, visibility: int = 0) -> list[Any]:
@@ -57,3 +60,46 @@ def full_messages(environment: dict[str, str]) -> dict[str, str]:
     """The splitter's environment with workers that take one message a round, so that every
     message holds RowsPerMessage rows (splitter/rounds.py): for tests that count messages."""
     return {**environment, "WORKER_CONCURRENCY": "1", "WORKER_BATCH_SIZE": "1"}
+
+
+JOB = "job-1"
+
+
+def setup_job(session: boto3.Session, stack: LocalStack, messages: list[WorkMessage]) -> list[Any]:
+    jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+    jobs.create(JOB, stack.outputs["DataBucketName"], "incoming/x.csv", "v1")
+    jobs.finish_split(JOB, sum(len(m.rows) for m in messages), 0)
+    sqs = session.client("sqs")
+    for m in messages:
+        sqs.send_message(QueueUrl=stack.outputs["WorkQueueUrl"], MessageBody=m.to_body())
+    return receive_all(session, stack.outputs["WorkQueueUrl"], visibility=30)
+
+
+def message(seq: int, first: int, count: int) -> WorkMessage:
+    rows = tuple(Row(n, (str(n), f"value {n}, ü")) for n in range(first, first + count))
+    return WorkMessage(JOB, seq, ("id", "text"), rows)
+
+
+def invoke(session: boto3.Session, stack: LocalStack, received: list[Any]) -> dict[str, Any]:
+    worker = build_worker(stack.functions["WorkerFunction"].environment, session=session)
+    return worker.handle(event_for(stack, "WorkerFunction", received), context_for(stack, "WorkerFunction"))
+
+
+def job(session: boto3.Session, stack: LocalStack) -> Any:
+    return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"]).get(JOB)
+
+
+def drop(session: boto3.Session, stack: LocalStack, key: str, data: bytes) -> dict:
+    s3 = session.client("s3")
+    s3.put_object(Bucket=stack.outputs["DataBucketName"], Key=key, Body=data)
+    intake = receive_all(session, stack.outputs["IntakeQueueUrl"], visibility=30)
+    return event_for(stack, "SplitterFunction", intake)
+
+
+def split(session: boto3.Session, stack: LocalStack, event: dict) -> dict:
+    intake = build_splitter(stack.functions["SplitterFunction"].environment, session=session)
+    return intake.handle(event, context_for(stack, "SplitterFunction"))
+
+
+def jobs(session: boto3.Session, stack: LocalStack) -> JobStore:
+    return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])

@@ -9,8 +9,7 @@ from fanout.jobs import JobStore
 from infra.local.stack import LocalStack
 from infra.ops.dead_letters import POLICY_MOVED, DeadLetters
 from infra.ops.redrive import Redrive, RedriveRequest
-from tests.functional.helpers import receive_all, work_messages
-from tests.functional.test_worker import message
+from tests.functional.helpers import message, receive_all, work_messages
 from worker.ledger import Ledger, Outcome
 
 

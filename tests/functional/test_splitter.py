@@ -15,24 +15,13 @@ from fanout.settings import SplitterSettings
 from infra.demo.api import DemoApi
 from infra.local.stack import LocalStack, local_stack
 from splitter.core import Splitter
-from splitter.handler import build
-from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages
-
-
-def drop(session: boto3.Session, stack: LocalStack, key: str, data: bytes) -> dict:
-    s3 = session.client("s3")
-    s3.put_object(Bucket=stack.outputs["DataBucketName"], Key=key, Body=data)
-    intake = receive_all(session, stack.outputs["IntakeQueueUrl"], visibility=30)
-    return event_for(stack, "SplitterFunction", intake)
-
-
-def split(session: boto3.Session, stack: LocalStack, event: dict) -> dict:
-    intake = build(stack.functions["SplitterFunction"].environment, session=session)
-    return intake.handle(event, context_for(stack, "SplitterFunction"))
-
-
-def jobs(session: boto3.Session, stack: LocalStack) -> JobStore:
-    return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+from tests.functional.helpers import (
+    drop,
+    full_messages,
+    jobs,
+    split,
+    work_messages,
+)
 
 
 def test_every_row_reaches_the_work_queue_once_in_order(session: boto3.Session, stack: LocalStack) -> None:

@@ -11,8 +11,15 @@ from fanout.jobs import JobStore
 from infra.local.stack import LocalStack
 from splitter.core import HANDOFF_RESERVE_S, MESSAGES_PER_CHECKPOINT
 from splitter.handler import build
-from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages
-from tests.functional.test_splitter import drop, jobs
+from tests.functional.helpers import (
+    context_for,
+    drop,
+    event_for,
+    full_messages,
+    jobs,
+    receive_all,
+    work_messages,
+)
 
 # The stack's RowsPerMessage is the template's default, 100, and every message is full.
 ROWS_PER_CHECKPOINT = MESSAGES_PER_CHECKPOINT * 100

@@ -11,38 +11,18 @@ from typing import Any
 import boto3
 import pytest
 
-from fanout.contract import Row, WorkMessage
-from fanout.jobs import JobStore
 from infra.demo.api import Call, DemoApi, Reply
 from infra.local.stack import LocalStack, local_stack
-from tests.functional.helpers import context_for, dead_letters, event_for, receive_all
+from tests.functional.helpers import (
+    JOB,
+    dead_letters,
+    invoke,
+    job,
+    message,
+    receive_all,
+    setup_job,
+)
 from worker.handler import build
-
-JOB = "job-1"
-
-
-def setup_job(session: boto3.Session, stack: LocalStack, messages: list[WorkMessage]) -> list[Any]:
-    jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
-    jobs.create(JOB, stack.outputs["DataBucketName"], "incoming/x.csv", "v1")
-    jobs.finish_split(JOB, sum(len(m.rows) for m in messages), 0)
-    sqs = session.client("sqs")
-    for m in messages:
-        sqs.send_message(QueueUrl=stack.outputs["WorkQueueUrl"], MessageBody=m.to_body())
-    return receive_all(session, stack.outputs["WorkQueueUrl"], visibility=30)
-
-
-def message(seq: int, first: int, count: int) -> WorkMessage:
-    rows = tuple(Row(n, (str(n), f"value {n}, ü")) for n in range(first, first + count))
-    return WorkMessage(JOB, seq, ("id", "text"), rows)
-
-
-def invoke(session: boto3.Session, stack: LocalStack, received: list[Any]) -> dict[str, Any]:
-    worker = build(stack.functions["WorkerFunction"].environment, session=session)
-    return worker.handle(event_for(stack, "WorkerFunction", received), context_for(stack, "WorkerFunction"))
-
-
-def job(session: boto3.Session, stack: LocalStack) -> Any:
-    return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"]).get(JOB)
 
 
 def test_every_row_is_posted_once_with_its_values(

@@ -16,8 +16,7 @@ import boto3
 from infra.demo.api import DemoApi, Reply
 from infra.local.event_source import LocalContext
 from infra.local.stack import LocalStack
-from tests.functional.helpers import event_for
-from tests.functional.test_worker import JOB, invoke, job, message, setup_job
+from tests.functional.helpers import JOB, event_for, invoke, job, message, setup_job
 from worker.handler import build
 from worker.ledger import Ledger, Outcome
 
