@@ -56,3 +56,17 @@ def queue_url_for_arn(sqs: SQSClient, arn: str) -> str:
     """The URL of the queue an event source ARN names (arn:aws:sqs:REGION:ACCOUNT:NAME)."""
     _, _, _, _, account, name = arn.split(":", 5)
     return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+# The message attribute that says why a function sent a message it could not read to a DLQ.
+UNREADABLE_REASON_ATTRIBUTE = "fanout-error"
+
+
+def dead_letter_unreadable(sqs: SQSClient, dlq_url: str, body: str, reason: str) -> None:
+    """A message no delivery can read goes to the DLQ as it came, with the reason, at once
+    (not after the redrive policy's receives, each failing the same way)."""
+    sqs.send_message(
+        QueueUrl=dlq_url,
+        MessageBody=body,
+        MessageAttributes={UNREADABLE_REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason}},
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
 from fanout.errors import PermanentError
@@ -28,6 +29,13 @@ def objects_created(body: str) -> list[ObjectRef]:
         event = json.loads(body)
     except ValueError as exc:
         raise PermanentError(f"intake message is not JSON: {exc}") from exc
+    try:
+        return _created(event)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise PermanentError(f"intake message is not an S3 event notification: {exc!r}") from exc
+
+
+def _created(event: dict[str, Any]) -> list[ObjectRef]:
     if event.get("Event") == "s3:TestEvent":
         return []
     refs = []

@@ -55,6 +55,7 @@ def _results_mode(env: Mapping[str, str]) -> str:
 class SplitterSettings:
     jobs_table: str
     work_queue_url: str
+    intake_dlq_url: str
     rows_per_message: int
     csv_format: CsvFormat
     # The worker's reserved concurrency and its mapping's batch size: one round of invocations
@@ -83,6 +84,7 @@ class SplitterSettings:
         return cls(
             jobs_table=_text(env, "JOBS_TABLE"),
             work_queue_url=_text(env, "WORK_QUEUE_URL"),
+            intake_dlq_url=_text(env, "INTAKE_DLQ_URL"),
             rows_per_message=_int(env, "ROWS_PER_MESSAGE", 1, 10_000),
             csv_format=csv_format,
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 1, 1_000),

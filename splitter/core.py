@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fanout.contract import Row, WorkMessage, job_id_for
-from fanout.errors import InputError
+from fanout.errors import ConfigError, PermanentError
 from fanout.formats import CsvFormat
 from fanout.jobs import SPLITTING, JobStore, SplitCheckpoint
 from fanout.limits import SQS_SEND_BATCH_MAX_ENTRIES
@@ -114,7 +114,11 @@ class Splitter:
         try:
             fmt = self._settings.csv_format.overridden_by(head.get("Metadata", {}))
             self._split(ref, head, fmt, job.checkpoint, result, time_left)
-        except InputError as exc:
+        except ConfigError:
+            raise  # the deployment's fault, not the file's: the job waits for a fix
+        except PermanentError as exc:
+            # Nothing about this object version will change: the job fails with the reason,
+            # and the notification is done with (not redelivered to fail the same way again).
             result.error = str(exc)
             self._jobs.fail_split(job_id, result.error)
             log.warning("job failed: %s", result.error, extra={"job_id": job_id})

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 
 from fanout import metrics
+from fanout.aws_clients import SPLITTER_CLIENTS
 from fanout.failures import FailedMessages
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
@@ -31,17 +32,18 @@ def build(
     """The splitter core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
     session = session or boto3.Session()
     settings = SplitterSettings.from_env(env)
-    dynamodb = session.client("dynamodb")
+    config = SPLITTER_CLIENTS.config()
+    dynamodb = session.client("dynamodb", config=config)
     jobs = JobStore(dynamodb, settings.jobs_table)
-    s3, sqs = session.client("s3"), session.client("sqs")
+    s3, sqs = session.client("s3", config=config), session.client("sqs", config=config)
     target = MetricsTarget.from_env(env, metrics_sink)
     splitter = Splitter(s3, sqs, jobs, settings, target, **kwargs)
     results = ResultsCombiner(s3, dynamodb, settings.ledger_table, settings.results_mode)
     failures = FailedMessages(
         sqs, jobs, target, metrics.SPLITTER_FAILURES, logging.getLogger("fanout.splitter")
     )
-    reporter = JobReporter(jobs, s3, session.client("events"), results)
-    return IntakeProcessor(splitter, sqs, reporter, failures)
+    reporter = JobReporter(jobs, s3, session.client("events", config=config), results)
+    return IntakeProcessor(splitter, sqs, reporter, failures, settings.intake_dlq_url)
 
 
 @cache

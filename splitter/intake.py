@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from fanout.errors import PermanentError
 from fanout.failures import FailedMessages
 from fanout.lambda_time import time_left as invocation_time_left
-from fanout.queues import queue_url_for_arn
+from fanout.queues import dead_letter_unreadable, queue_url_for_arn
 from fanout.reports import JobReporter
-from fanout.s3events import objects_created
+from fanout.s3events import ObjectRef, objects_created
 from splitter.core import Splitter
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
+log = logging.getLogger("fanout.splitter")
+
 
 class IntakeProcessor:
+    """Per intake message: a PermanentError about the object fails its job (in Splitter) and the
+    message is done; one about the message itself sends it to the intake DLQ with the reason;
+    anything else (a RetryableError, an AWS failure) hands the message back to FailedMessages,
+    which logs, counts and retries it after a short backoff."""
+
     def __init__(
-        self, splitter: Splitter, sqs: SQSClient, reporter: JobReporter, failures: FailedMessages
+        self,
+        splitter: Splitter,
+        sqs: SQSClient,
+        reporter: JobReporter,
+        failures: FailedMessages,
+        intake_dlq_url: str,
     ) -> None:
         self._splitter = splitter
         self._sqs = sqs
         self._reporter = reporter
         self._failures = failures
+        self._intake_dlq_url = intake_dlq_url
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
@@ -42,15 +57,20 @@ class IntakeProcessor:
 
     def _record(self, record: SQSRecord, time_left: Callable[[], float]) -> None:
         try:
-            self._split_all(record, time_left)
+            refs = objects_created(record.body)
+        except PermanentError as exc:
+            self._dead_letter(record, str(exc))
+            return
+        try:
+            self._split_all(record, refs, time_left)
         except Exception as exc:
             # The batch processor reports this message as failed and logs why at DEBUG only.
             job = self._splitter.job_in_hand
             self._failures.retry_soon([record], exc, [job] if job else [])
             raise
 
-    def _split_all(self, record: SQSRecord, time_left: Callable[[], float]) -> None:
-        for ref in objects_created(record.body):
+    def _split_all(self, record: SQSRecord, refs: list[ObjectRef], time_left: Callable[[], float]) -> None:
+        for ref in refs:
             result = self._splitter.split(ref, time_left)
             if result.handed_off:
                 self._hand_over(record)
@@ -64,3 +84,7 @@ class IntakeProcessor:
         checkpoint, and this one's delivery counts nothing against the intake redrive policy."""
         url = queue_url_for_arn(self._sqs, record.event_source_arn or "")
         self._sqs.send_message(QueueUrl=url, MessageBody=record.body)
+
+    def _dead_letter(self, record: SQSRecord, reason: str) -> None:
+        log.error("unreadable intake message: sent to the intake DLQ (%s)", reason)
+        dead_letter_unreadable(self._sqs, self._intake_dlq_url, record.body, reason)

@@ -20,13 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout import metrics
+from fanout.aws_clients import WORKER_CLIENTS
 from fanout.contract import Row, RowFailure, WorkMessage
-from fanout.errors import FanoutError, PermanentError, RetryableError
+from fanout.errors import PermanentError, RetryableError
 from fanout.failures import FailedMessages
 from fanout.lambda_time import time_left
 from fanout.limits import LAMBDA_MAX_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.metrics import MetricSet, MetricsTarget
-from fanout.queues import send_message_batch
+from fanout.queues import dead_letter_unreadable, send_message_batch
 from fanout.redelivery import Redelivery
 from fanout.reports import JobReporter
 from fanout.results import RowRecord
@@ -40,8 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fanout.worker")
 
-# Time kept back at the end of an invocation to settle messages after the last row.
-SETTLE_RESERVE_S = 3.0
+# Time kept back at the end of an invocation to settle messages after the last row: one AWS call
+# that hangs until its client gives up (every attempt timed out), and a second for the rest.
+SETTLE_RESERVE_S = WORKER_CLIENTS.worst_call_s + 1.0
 
 
 @dataclass
@@ -103,25 +105,27 @@ class Worker:
         self, event: dict[str, Any], context: Any, checkpoint: Checkpoint, settled: list[Change]
     ) -> dict[str, Any]:
         records = event.get("Records", [])
-        messages = self._start(records, lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S)), checkpoint)
+        readable, unreadable = _parse_all(records)
+        self._dead_letter_unreadable(unreadable)
+        post_by = lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S))
+        messages = self._start(readable, post_by, checkpoint)
         try:
             settled.extend(self._settle(list(messages.values()), checkpoint))
             # Whoever settles a job's last row reports it (the job record's flag picks one).
             for job_id in sorted({entry.message.job_id for entry in messages.values()}):
                 self._reporter.report_if_finished(job_id)
-        except (FanoutError, ClientError, BotoCoreError) as exc:
-            # Reported message by message below, with a short backoff, rather than failing the
-            # invocation and leaving the whole batch hidden for the visibility timeout.
+        except (RetryableError, ClientError, BotoCoreError) as exc:
+            # Worth trying again soon: reported message by message below, with a short backoff,
+            # rather than failing the invocation and leaving the whole batch hidden for the
+            # visibility timeout. A PermanentError here fails the invocation (FailedMessages
+            # still backs it off; the redrive policy bounds the retries).
             self._failures.note(exc, len(messages), {e.message.job_id for e in messages.values()})
             for entry in messages.values():
                 entry.still_open = max(1, len(entry.futures))
 
         def report(record: SQSRecord) -> None:
             entry = messages.get(record.message_id)
-            if entry is None:
-                raise PermanentError("malformed work message")  # left to the redrive policy
-            if entry.still_open:
-                # Backs off the next delivery instead of waiting out the whole visibility timeout.
+            if entry is not None and entry.still_open:
                 self._redelivery.back_off(record)
                 raise RetryableError(f"{entry.still_open} rows of message {entry.message.key} are still open")
 
@@ -129,9 +133,11 @@ class Worker:
         return dict(process_partial_response(event, report, processor, context))
 
     def _start(
-        self, records: list[dict[str, Any]], post_by: Callable[[], float], checkpoint: Checkpoint
+        self,
+        parsed: dict[str, tuple[dict[str, Any], WorkMessage]],
+        post_by: Callable[[], float],
+        checkpoint: Checkpoint,
     ) -> dict[str, _Message]:
-        parsed = {r["messageId"]: (r, m) for r in records if (m := _parse(r["body"])) is not None}
         settled = self._ledger.settled_many(m.key for _, m in parsed.values())
         checkpoint.known.update(settled)
 
@@ -202,6 +208,13 @@ class Worker:
         for start in range(0, len(dead), SQS_SEND_BATCH_MAX_ENTRIES):
             send_message_batch(self._sqs, self._dlq_url, dead[start : start + SQS_SEND_BATCH_MAX_ENTRIES])
 
+    def _dead_letter_unreadable(self, unreadable: list[tuple[dict[str, Any], str]]) -> None:
+        """Its record then succeeds, so the mapping deletes it from the work queue."""
+        for record, reason in unreadable:
+            extra = {"message_id": record["messageId"]}
+            log.error("unreadable work message: sent to the DLQ (%s)", reason, extra=extra)
+            dead_letter_unreadable(self._sqs, self._dlq_url, record["body"], reason)
+
 
 def _count_rows(tally: MetricSet, changes: list[Change]) -> None:
     """Rows the ledger counted, as the job's counters moved (failed rows now posted count back)."""
@@ -211,15 +224,20 @@ def _count_rows(tally: MetricSet, changes: list[Change]) -> None:
 
 def _job_ids(records: list[dict[str, Any]]) -> set[str]:
     """The jobs of the records that parse (a failure's cause may be a record that does not)."""
-    return {message.job_id for r in records if (message := _parse(r.get("body", ""))) is not None}
+    return {message.job_id for _, message in _parse_all(records)[0].values()}
 
 
-def _parse(body: str) -> WorkMessage | None:
-    try:
-        return WorkMessage.from_body(body)
-    except PermanentError:
-        log.exception("malformed work message: left for the redrive policy to move to the DLQ")
-        return None
+def _parse_all(
+    records: list[dict[str, Any]],
+) -> tuple[dict[str, tuple[dict[str, Any], WorkMessage]], list[tuple[dict[str, Any], str]]]:
+    """The batch's work messages by message id, and the records that are none, with why."""
+    readable, unreadable = {}, []
+    for record in records:
+        try:
+            readable[record["messageId"]] = (record, WorkMessage.from_body(record["body"]))
+        except PermanentError as exc:
+            unreadable.append((record, str(exc)))
+    return readable, unreadable
 
 
 def lambda_deadline(time_left: Callable[[], float]) -> Callable[[], float]:

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 
 from fanout import metrics
+from fanout.aws_clients import WORKER_CLIENTS
 from fanout.failures import FailedMessages
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
@@ -36,9 +37,9 @@ def build(
     """The worker core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
     session = session or boto3.Session()
     settings = WorkerSettings.from_env(env)
-    authenticators = Authenticators(
-        session, SecretStore(session.client("secretsmanager"), settings.secrets_prefix), session.region_name
-    )
+    config = WORKER_CLIENTS.config()
+    secrets = SecretStore(session.client("secretsmanager", config=config), settings.secrets_prefix)
+    authenticators = Authenticators(session, secrets, session.region_name)
     auth = None
     if settings.api_auth_secret_arn:
         auth = authenticators.for_secret_arn(settings.api_auth_secret_arn, settings.api_url)
@@ -51,17 +52,17 @@ def build(
         AdaptiveLimiter(share),
         auth=auth,
     )
-    dynamodb, s3 = session.client("dynamodb"), session.client("s3")
+    dynamodb, s3 = session.client("dynamodb", config=config), session.client("s3", config=config)
     results = ResultsLog(s3, settings.data_bucket, settings.results_mode)
     ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table, results=results)
     jobs = JobStore(dynamodb, settings.jobs_table)
     reporter = JobReporter(
         jobs,
         s3,
-        session.client("events"),
+        session.client("events", config=config),
         ResultsCombiner(s3, dynamodb, settings.ledger_table, settings.results_mode),
     )
-    sqs = session.client("sqs")
+    sqs = session.client("sqs", config=config)
     target = MetricsTarget.from_env(env, metrics_sink)
     worker = Worker(
         poster,

@@ -90,6 +90,9 @@ def execute_show(args: argparse.Namespace) -> int:
         messages = [m for m in messages if m.message_id == args.message]
         if not messages:
             raise InputError(f"no message {args.message} in the DLQ")
+    if not args.job:
+        for dead in (m for m in messages if m.message is None):
+            print(f"message {dead.message_id}: unreadable ({dead.unreadable_reason or 'no reason given'})")
     for row in _rows(messages, args.job):
         f = row.failure
         print(

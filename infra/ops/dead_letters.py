@@ -17,7 +17,7 @@ from fanout.contract import RowFailure, WorkMessage
 from fanout.errors import PermanentError
 from fanout.jobs import now_iso
 from fanout.limits import SQS_DELETE_BATCH_MAX_ENTRIES, SQS_RECEIVE_MAX_MESSAGES
-from fanout.queues import send_message_batch
+from fanout.queues import UNREADABLE_REASON_ATTRIBUTE, send_message_batch
 from fanout.reports import JobReporter
 from fanout.results import FAILED, RowRecord
 from worker.ledger import Ledger, Outcome
@@ -53,6 +53,8 @@ class DeadMessage:
     body: str
     message: WorkMessage | None
     receives: int = 0
+    # Why a function sent a message it could not read (None for a work message) here.
+    unreadable_reason: str = ""
 
     def rows(self) -> list[DeadRow]:
         if self.message is None:
@@ -90,6 +92,7 @@ class DeadLetters:
                 VisibilityTimeout=HOLD_S,
                 WaitTimeSeconds=1 if empty else 0,
                 AttributeNames=["All"],
+                MessageAttributeNames=[UNREADABLE_REASON_ATTRIBUTE],
             ).get("Messages", [])
             empty = 0 if batch else empty + 1
             held.extend(_dead(m) for m in batch)
@@ -158,7 +161,8 @@ def _dead(raw: Any) -> DeadMessage:
     except PermanentError:
         message = None  # not ours: listed as unreadable, never redriven blindly
     receives = int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
-    return DeadMessage(raw["MessageId"], raw["ReceiptHandle"], raw["Body"], message, receives)
+    reason = raw.get("MessageAttributes", {}).get(UNREADABLE_REASON_ATTRIBUTE, {}).get("StringValue", "")
+    return DeadMessage(raw["MessageId"], raw["ReceiptHandle"], raw["Body"], message, receives, reason)
 
 
 def _chunks(messages: list[DeadMessage]) -> Iterator[list[DeadMessage]]:
