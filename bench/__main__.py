@@ -34,6 +34,9 @@ TARGET_SPLIT_RATIO = 20.0
 # rows through a fresh splitter raise its peak by a fixed amount (measured: 2.5 MB after 20,000
 # rows, 3.2 MB after 100,000 and after 300,000), which says nothing about growth with the file.
 TARGET_MEMORY_GROWTH = 1.25
+# Issue 18: writing every row's results (ResultsMode all, the default) costs at most 10% of the
+# rate of the same run with ResultsMode none.
+TARGET_RESULTS_SHARE = 0.9
 DEFAULT_RESULTS = Path(__file__).parent / "results"
 # Curve points run at most this many rows.
 CURVE_MAX_ROWS = 48_000
@@ -88,10 +91,14 @@ def end_to_end(csv_path: Path, api_url: str, args: argparse.Namespace) -> dict[s
         base = baseline_run(csv_path, api_url, TARGET_IN_FLIGHT, args.baseline_rows)
         _say(f"end to end {n + 1}/{args.repeat}: fanout run, {args.rows} rows at C={TARGET_IN_FLIGHT}")
         fan = fanout_run(csv_path, api_url, TARGET_IN_FLIGHT)
+        _say(f"end to end {n + 1}/{args.repeat}: fanout run without results (ResultsMode none)")
+        unrecorded = fanout_run(csv_path, api_url, TARGET_IN_FLIGHT, {"ResultsMode": "none"})
         runs.append(
             {
                 "baseline": _row(base),
                 "fanout": _row(fan),
+                "fanout_without_results": _row(unrecorded),
+                "results_on_over_off_rate": fan.rows_per_s / unrecorded.rows_per_s,
                 "fanout_share_of_limit": fan.rows_per_s / limit,
                 "fanout_over_baseline_rate": fan.rows_per_s / base.rows_per_s,
                 "fanout_over_baseline_cpu_per_row": fan.cpu_us_per_row / base.cpu_us_per_row,
@@ -106,6 +113,7 @@ def end_to_end(csv_path: Path, api_url: str, args: argparse.Namespace) -> dict[s
                 "fanout_share_of_limit",
                 "fanout_over_baseline_rate",
                 "fanout_over_baseline_cpu_per_row",
+                "results_on_over_off_rate",
             )
         },
         "fanout_rows_per_s": spread([r["fanout"]["rows_per_s"] for r in runs]),
@@ -240,6 +248,7 @@ def targets(e2e: dict[str, Any], split: dict[str, Any]) -> list[list[Any]]:
     share = e2e["fanout_share_of_limit"]["median"]
     rate = e2e["fanout_over_baseline_rate"]["median"]
     cpu = e2e["fanout_over_baseline_cpu_per_row"]["median"]
+    results_share = e2e["results_on_over_off_rate"]["median"]
     return [
         [
             f"rows/s over C/L at C={TARGET_IN_FLIGHT}",
@@ -248,6 +257,12 @@ def targets(e2e: dict[str, Any], split: dict[str, Any]) -> list[list[Any]]:
             share >= TARGET_LIMIT_SHARE,
         ],
         ["rows/s over baseline", ">= 1.0", rate, rate >= 1.0],
+        [
+            "rows/s with results over without",
+            f">= {TARGET_RESULTS_SHARE}",
+            results_share,
+            results_share >= TARGET_RESULTS_SHARE,
+        ],
         ["worker CPU/row over baseline", f"<= {TARGET_CPU_RATIO}", cpu, cpu <= TARGET_CPU_RATIO],
         [
             "split rate over post rate",
@@ -321,7 +336,7 @@ def _print(results: dict[str, Any], png: Path, out_json: Path) -> None:
                     r[k]["cpu_us_per_row"],
                 ]
                 for r in e2e["runs"]
-                for k in ("baseline", "fanout")
+                for k in ("baseline", "fanout", "fanout_without_results")
             ],
         )
     )

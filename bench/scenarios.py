@@ -59,12 +59,15 @@ def shape_for(in_flight: int) -> tuple[int, int]:
     return max(1, in_flight // threads), threads
 
 
-def fanout_run(csv_path: Path, api_url: str, in_flight: int) -> Throughput:
-    """`fanout run` in this process; CPU is what the worker threads used."""
+def fanout_run(
+    csv_path: Path, api_url: str, in_flight: int, parameters: dict[str, str] | None = None
+) -> Throughput:
+    """`fanout run` in this process (with these template parameters); CPU is what the worker
+    threads used."""
     concurrency, threads = shape_for(in_flight)
     with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp:
         report_path = Path(tmp) / "report.json"
-        options = RunOptions(csv_path, api_url, concurrency, threads, report_path)
+        options = RunOptions(csv_path, api_url, concurrency, threads, report_path, dict(parameters or {}))
         with ThreadCpu() as cpu, ProcessCpu() as processes:
             run(options, out=io.StringIO(), err=io.StringIO())
         report = json.loads(report_path.read_text())
