@@ -15,7 +15,9 @@ SPLITTING = "splitting"
 SPLIT = "split"
 SPLIT_FAILED = "failed"
 
-COUNTERS = ("rows_posted", "rows_failed", "rows_rejected", "calls_throttled")
+# result_parts: the job's result parts the ledger has committed (fanout/results.py); one more
+# after the job was reported means its results changed (a redrive), and it is reported again.
+COUNTERS = ("rows_posted", "rows_failed", "rows_rejected", "calls_throttled", "result_parts")
 
 
 def now_iso() -> str:
@@ -53,6 +55,7 @@ class Job:
     checkpoint: SplitCheckpoint | None = None
     format: str = ""
     calls_throttled: int = 0  # API answers of 429/503: sustained throttling shows here
+    result_parts: int = 0
     reported_at: str = ""
     results_key: str = ""  # the combined results file, once written
     results_at: str = ""
@@ -103,6 +106,7 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         error=item.get("error", {}).get("S", ""),
         checkpoint=_checkpoint_from_item(item),
         calls_throttled=_n(item, "calls_throttled"),
+        result_parts=_n(item, "result_parts"),
         format=item.get("format", {}).get("S", ""),
         reported_at=item.get("reported_at", {}).get("S", ""),
         results_key=item.get("results_key", {}).get("S", ""),
@@ -247,25 +251,28 @@ class JobStore:
             },
         )
 
-    def claim_report(self, job_id: str, rows_posted: int) -> float | None:
+    def claim_report(self, job_id: str, rows_posted: int, result_parts: int = 0) -> float | None:
         """Marks a finished job as being reported; the time it finished, or None if already claimed.
 
         The condition makes the claim exactly-once-ish: of every worker (and the splitter) that
         sees the job finished, one alone reports it. A job finishes again when a redrive posts
-        rows that had failed: more rows posted than the last report counted claims a new one.
+        rows that had failed: more rows posted than the last report counted claims a new one, and
+        so do more result parts (a redrive whose rows failed again, with new reasons).
         """
         finished = time.time()
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET finished = :f, reported_at = :now, reported_posted = :posted",
-                ConditionExpression="attribute_exists(job_id) AND "
-                "(attribute_not_exists(reported_at) OR reported_posted < :posted)",
+                UpdateExpression="SET finished = :f, reported_at = :now, reported_posted = :posted, "
+                "reported_parts = :parts",
+                ConditionExpression="attribute_exists(job_id) AND (attribute_not_exists(reported_at) "
+                "OR reported_posted < :posted OR reported_parts < :parts)",
                 ExpressionAttributeValues={
                     ":f": {"N": repr(finished)},
                     ":now": {"S": now_iso()},
                     ":posted": {"N": str(rows_posted)},
+                    ":parts": {"N": str(result_parts)},
                 },
             )
         except self._db.exceptions.ConditionalCheckFailedException:
@@ -286,7 +293,7 @@ class JobStore:
         self._db.update_item(
             TableName=self._table,
             Key={"job_id": {"S": job_id}},
-            UpdateExpression="REMOVE finished, reported_at, reported_posted",
+            UpdateExpression="REMOVE finished, reported_at, reported_posted, reported_parts",
         )
 
     def record_failure(self, job_id: str, reason: str) -> None:

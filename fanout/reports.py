@@ -70,7 +70,7 @@ class JobReporter:
         job = self._jobs.get(job_id)
         if job is None or not job.is_finished:
             return None
-        finished = self._jobs.claim_report(job_id, job.rows_posted)
+        finished = self._jobs.claim_report(job_id, job.rows_posted, job.result_parts)
         if finished is None:
             return None
         try:

@@ -245,7 +245,7 @@ class Ledger:
         for outcome in outcomes:
             change = changes[outcome.message_key]
             job = deltas.setdefault(
-                outcome.job_id, {"rows_posted": 0, "rows_failed": 0, "calls_throttled": 0}
+                outcome.job_id, {"rows_posted": 0, "rows_failed": 0, "calls_throttled": 0, "result_parts": 0}
             )
             job["calls_throttled"] += outcome.throttled
             part = parts.get(outcome.message_key)
@@ -256,6 +256,7 @@ class Ledger:
             )
             job["rows_posted"] += len(change.posted)
             job["rows_failed"] += len(change.failed) - len(change.recovered)
+            job["result_parts"] = 1 if part is not None else job["result_parts"]  # one part a job
         for job_id, delta in deltas.items():
             if any(delta.values()):
                 actions.append({"Update": counter_update(job_id, self._jobs_table, delta)})

@@ -111,12 +111,15 @@ def test_a_redrive_replaces_the_failed_records_with_what_it_got(
     received = setup_job(session, stack, [message(1, 1, 30), message(2, 31, 30)])
     invoke(session, stack, received)
     assert set(outcomes(results(session, stack)).values()) == {"posted", "failed"}
-    # WHEN the API is fixed and the DLQ redriven: first one message's rows, which fail again with
-    # another answer, then all of them, which go through
-    api.decide = lambda call: Reply(409, body=b"{}") if int(call.payload["id"]) < 30 else Reply()
+    # WHEN the DLQ is redriven while the API answers them 409
+    api.decide = lambda call: Reply(409, body=b"{}") if int(call.payload["id"]) % 7 == 0 else Reply()
     redrive = _redrive(session, stack)
-    redrive.run(RedriveRequest(max_messages=1))
+    redrive.run(RedriveRequest())
     _work(session, stack)
+    # THEN the results say so: still failed, with the new answer
+    refused = {n: r["http_status"] for n, r in enumerate(results(session, stack), 1) if n % 7 == 0}
+    assert refused == {n: "409" for n in range(7, 61, 7)}
+    # AND redriven once more, once the API takes them
     api.decide = always_ok
     redrive.run(RedriveRequest())
     _work(session, stack)
