@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
 
-READ_BUFFER_BYTES = 256 * 1024
+# One buffer per object being read: the combiner reads up to 128 at once (fanout/results_combine.py).
+READ_BUFFER_BYTES = 64 * 1024
 
 
 class MultipartWriter:
