@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from typing import Any
 
 import boto3
 
 from fanout.contract import Row, WorkMessage
 from fanout.jobs import JobStore
+from infra.demo.api import Call, DemoApi, Reply
 from infra.local.event_source import LocalContext, sqs_record
 from infra.local.stack import LocalStack
 from splitter.handler import build as build_splitter
@@ -103,3 +109,35 @@ def split(session: boto3.Session, stack: LocalStack, event: dict) -> dict:
 
 def jobs(session: boto3.Session, stack: LocalStack) -> JobStore:
     return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
+
+
+def refuse_multiples_of_seven(call: Call) -> Reply:
+    if int(call.payload["id"]) % 7 == 0:
+        return Reply(400, body=b'{"error":"id must not be a multiple of seven"}')
+    return Reply()
+
+
+def kill_part_way(session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_path: Any) -> list[Any]:
+    """A message of 200 rows posted 2 at a time at 20 ms a call, by an invocation in a process of
+    its own, killed (SIGKILL) once 80 rows went through; the message, as received."""
+    api.decide = lambda call: Reply(delay_s=0.02)
+    received = setup_job(session, stack, [message(1, 1, 200)])
+    env = {**stack.functions["WorkerFunction"].environment, "THREADS": "2"}
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event_for(stack, "WorkerFunction", received)))
+    script = (
+        "import json, sys\n"
+        "from worker.handler import build\n"
+        "from infra.local.event_source import LocalContext\n"
+        "worker = build(json.loads(sys.argv[1]))\n"
+        "worker.handle(json.load(open(sys.argv[2])), LocalContext('WorkerFunction', 1024, 120))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(env), str(event_file)], env=os.environ
+    )
+    deadline = time.monotonic() + 30
+    while len(api.successes) < 80 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return received

@@ -18,9 +18,16 @@ from infra.demo.api import DemoApi, Reply, always_ok
 from infra.local.stack import LocalStack, local_stack
 from infra.ops.dead_letter_access import dead_letters_for
 from infra.ops.redrive import Redrive, RedriveRequest
-from tests.functional.helpers import receive_all
-from tests.functional.test_worker import JOB, invoke, job, message, refuse_multiples_of_seven, setup_job
-from tests.functional.test_worker_failures import kill_part_way
+from tests.functional.helpers import (
+    JOB,
+    invoke,
+    job,
+    kill_part_way,
+    message,
+    receive_all,
+    refuse_multiples_of_seven,
+    setup_job,
+)
 from worker.ledger import Ledger, Outcome
 from worker.results_log import PartRows, ResultsLog
 

@@ -20,6 +20,7 @@ from tests.functional.helpers import (
     job,
     message,
     receive_all,
+    refuse_multiples_of_seven,
     setup_job,
 )
 from worker.handler import build
@@ -51,12 +52,6 @@ def test_redelivered_messages_post_nothing_again(
     # THEN the API saw each row once and the counts did not move
     assert sum(api.attempts.values()) == 20
     assert job(session, stack).rows_posted == 20
-
-
-def refuse_multiples_of_seven(call: Call) -> Reply:
-    if int(call.payload["id"]) % 7 == 0:
-        return Reply(400, body=b'{"error":"id must not be a multiple of seven"}')
-    return Reply()
 
 
 def test_refused_rows_go_to_the_dlq_with_reasons_and_do_not_hold_up_the_rest(

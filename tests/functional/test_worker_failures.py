@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -16,7 +11,7 @@ import boto3
 from infra.demo.api import DemoApi, Reply
 from infra.local.event_source import LocalContext
 from infra.local.stack import LocalStack
-from tests.functional.helpers import JOB, event_for, invoke, job, message, setup_job
+from tests.functional.helpers import JOB, event_for, invoke, job, kill_part_way, message, setup_job
 from worker.core import SETTLE_RESERVE_S
 from worker.handler import build
 from worker.ledger import Ledger, Outcome
@@ -44,32 +39,6 @@ def test_the_same_message_held_by_two_workers_at_once_is_counted_once(
     current = job(session, stack)
     assert (current.rows_posted, current.rows_failed, current.state) == (80, 0, "done")
     assert set(api.successes) == {f"{JOB}:{n}" for n in range(1, 81)}
-
-
-def kill_part_way(session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_path: Any) -> list[Any]:
-    """A message of 200 rows posted 2 at a time at 20 ms a call, by an invocation in a process of
-    its own, killed (SIGKILL) once 80 rows went through; the message, as received."""
-    api.decide = lambda call: Reply(delay_s=0.02)
-    received = setup_job(session, stack, [message(1, 1, 200)])
-    env = {**stack.functions["WorkerFunction"].environment, "THREADS": "2"}
-    event_file = tmp_path / "event.json"
-    event_file.write_text(json.dumps(event_for(stack, "WorkerFunction", received)))
-    script = (
-        "import json, sys\n"
-        "from worker.handler import build\n"
-        "from infra.local.event_source import LocalContext\n"
-        "worker = build(json.loads(sys.argv[1]))\n"
-        "worker.handle(json.load(open(sys.argv[2])), LocalContext('WorkerFunction', 1024, 120))\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, json.dumps(env), str(event_file)], env=os.environ
-    )
-    deadline = time.monotonic() + 30
-    while len(api.successes) < 80 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    return received
 
 
 def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
