@@ -34,6 +34,9 @@ class SplitCheckpoint:
     rows_rejected: int
     columns: tuple[str, ...]
     delimiter: str
+    # Bytes of the stored object the split has read up to `offset`: `offset` itself, unless the
+    # object is compressed (splitter/source.py); what the progress estimate compares with its size.
+    source_offset: int
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,19 @@ class Job:
     # and the last one's cause: a split or a batch that keeps failing shows here.
     invocation_failures: int = 0
     last_invocation_failure: str = ""
+    source_bytes: int = 0  # the size of the object being split, once a checkpoint says
+
+    @property
+    def rows_estimate(self) -> int | None:
+        """While the split has no total yet: the rows it has read, scaled from the bytes read to
+        the object's size (the header counts as a row's bytes: a little over, never under)."""
+        checkpoint = self.checkpoint
+        if self.rows_total is not None or checkpoint is None or checkpoint.source_offset <= 0:
+            return None
+        rows_read = checkpoint.next_row - 1
+        if rows_read <= 0 or self.source_bytes <= 0:
+            return None
+        return max(rows_read, round(rows_read * self.source_bytes / checkpoint.source_offset))
 
     @property
     def rows_settled(self) -> int:
@@ -112,6 +128,7 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         results_key=item.get("results_key", {}).get("S", ""),
         results_at=item.get("results_at", {}).get("S", ""),
         invocation_failures=_n(item, "invocation_failures"),
+        source_bytes=_n(item, "source_bytes"),
         last_invocation_failure=item.get("last_invocation_failure", {}).get("S", ""),
     )
 
@@ -126,6 +143,9 @@ def _checkpoint_from_item(item: dict[str, Any]) -> SplitCheckpoint | None:
         rows_rejected=_n(item, "rows_rejected"),
         columns=tuple(c["S"] for c in item["columns"]["L"]),
         delimiter=item["delimiter"]["S"],
+        source_offset=_n(item, "cp_source_offset")
+        if "cp_source_offset" in item
+        else int(item["cp_offset"]["N"]),
     )
 
 
@@ -188,12 +208,16 @@ class JobStore:
         if any(deltas.get(name) for name in COUNTERS):
             self._db.update_item(**counter_update(job_id, self._table, deltas))
 
-    def save_checkpoint(self, job_id: str, checkpoint: SplitCheckpoint, format_description: str) -> None:
+    def save_checkpoint(
+        self, job_id: str, checkpoint: SplitCheckpoint, source_bytes: int, format_description: str
+    ) -> None:
+        """Where the split stands, and the size of the object it reads (for the progress estimate)."""
         self._db.update_item(
             TableName=self._table,
             Key={"job_id": {"S": job_id}},
             UpdateExpression="SET cp_offset = :o, cp_next_row = :r, cp_next_seq = :s, rows_rejected = :rej, "
-            "#c = :c, delimiter = :d, #f = :f, updated_at = :now",
+            "#c = :c, delimiter = :d, #f = :f, updated_at = :now, "
+            "cp_source_offset = :so, source_bytes = :sb",
             ExpressionAttributeNames={"#c": "columns", "#f": "format"},
             ExpressionAttributeValues={
                 ":o": {"N": str(checkpoint.offset)},
@@ -204,6 +228,8 @@ class JobStore:
                 ":d": {"S": checkpoint.delimiter},
                 ":f": {"S": format_description},
                 ":now": {"S": now_iso()},
+                ":so": {"N": str(checkpoint.source_offset)},
+                ":sb": {"N": str(source_bytes)},
             },
         )
 

@@ -2,7 +2,8 @@
 
 The split checkpoints after every batch of sent messages (byte offset, next row and message
 numbers, header) in the job record. An invocation close to its timeout stops at a checkpoint and
-hands the rest to a fresh invocation, which goes on with a ranged GET; a retried or duplicated
+hands the rest to a fresh invocation, which goes on with a ranged GET (a gzip object is read
+from its start again and skipped up to the checkpoint: splitter/source.py); a retried or duplicated
 trigger for the same object version goes on from the checkpoint or does nothing. A lease in the
 job record keeps two invocations from splitting the same job at once. Messages are numbered, so
 a split repeated from an older checkpoint sends the same messages again, which the workers'
@@ -33,9 +34,9 @@ from fanout.s3events import ObjectRef, object_version
 from fanout.settings import SplitterSettings
 from splitter.batching import MessageBuilder, Oversized, send_batches
 from splitter.metrics import SplitProgress
-from splitter.object_stream import ObjectStream
 from splitter.records import EXCERPT_CHARS, READ_CHUNK_BYTES, CsvRecords, Rejected, Resume
 from splitter.rounds import EvenRounds
+from splitter.source import ObjectBytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -94,6 +95,7 @@ class Splitter:
         self._progress = SplitProgress(metrics_target)
         # The job of the split under way (or last begun): what an invocation failure is noted on.
         self.job_in_hand: str | None = None
+        self._source: ObjectBytes | None = None  # what the split under way reads
 
     def split(self, ref: ObjectRef, time_left: Callable[[], float] = lambda: float("inf")) -> SplitResult:
         self.job_in_hand = None
@@ -140,7 +142,8 @@ class Splitter:
         if checkpoint:
             resume = Resume(checkpoint.offset, checkpoint.next_row, checkpoint.columns, checkpoint.delimiter)
         start_offset = resume.offset if resume else 0
-        records = CsvRecords(self._chunks(ref, head, start_offset), fmt, resume)
+        source = self._source = ObjectBytes(self._s3, ref, head, start_offset, READ_CHUNK_BYTES)
+        records = CsvRecords(self._counted(source), fmt, resume)
         builder = MessageBuilder(
             result.job_id,
             records.columns,
@@ -155,8 +158,8 @@ class Splitter:
         rounds = EvenRounds(
             self._settings.rows_per_message,
             self._settings.round_messages,
-            int(head["ContentLength"]),
-            start_offset,
+            source.size,
+            checkpoint.source_offset if checkpoint else 0,
             first_row,
         )
         for record in records:
@@ -165,7 +168,8 @@ class Splitter:
                 segment.rejects.append(record)
             else:
                 if builder.empty:
-                    builder.limit_rows(rounds.rows_for(records.offset, record.number, builder.next_seq - 1))
+                    at = source.source_offset(records.offset)
+                    builder.limit_rows(rounds.rows_for(at, record.number, builder.next_seq - 1))
                 segment.pending.extend(self._pack(builder, record, segment))
             if (
                 len(segment.pending) >= MESSAGES_PER_CHECKPOINT
@@ -196,10 +200,19 @@ class Splitter:
         if segment.rejects:
             self._write_rejects_part(ref.bucket, result.job_id, records.offset, segment.rejects)
         rejected += len(segment.rejects)
+        assert self._source is not None
         checkpoint = SplitCheckpoint(
-            records.offset, next_row, builder.next_seq, rejected, records.columns, records.delimiter
+            records.offset,
+            next_row,
+            builder.next_seq,
+            rejected,
+            records.columns,
+            records.delimiter,
+            self._source.source_offset(records.offset),
         )
-        self._jobs.save_checkpoint(result.job_id, checkpoint, records.format.describe(records.delimiter))
+        self._jobs.save_checkpoint(
+            result.job_id, checkpoint, self._source.size, records.format.describe(records.delimiter)
+        )
         return rejected
 
     def _finish(self, ref: ObjectRef, result: SplitResult, rows_total: int, rejected: int) -> None:
@@ -227,13 +240,9 @@ class Splitter:
             args["VersionId"] = ref.version_id
         return self._s3.head_object(**args)
 
-    def _chunks(self, ref: ObjectRef, head: Any, offset: int) -> Iterator[bytes]:
-        size = int(head["ContentLength"])
-        stream = ObjectStream(
-            self._s3, ref.bucket, ref.key, head.get("VersionId"), size, offset, READ_CHUNK_BYTES
-        )
-        for chunk in stream:
-            self._progress.bytes_read += len(chunk)
+    def _counted(self, source: ObjectBytes) -> Iterator[bytes]:
+        for chunk in source:
+            self._progress.bytes_read = source.stored_bytes_read
             yield chunk
 
     def _message_limit(self) -> int:

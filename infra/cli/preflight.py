@@ -9,12 +9,21 @@ from pathlib import Path
 from fanout.errors import InputError
 from fanout.formats import CsvFormat
 from fanout.rendering import Origin
+from splitter.compression import Gunzip, is_gzip
 from splitter.records import READ_CHUNK_BYTES, CsvRecords
 
 CONNECT_TIMEOUT_S = 3.0
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:
+    """The file's CSV bytes: gunzipped when its name says gzip, as the splitter reads it."""
+    if is_gzip(path.name):
+        yield from Gunzip(_raw_chunks(path), READ_CHUNK_BYTES)
+    else:
+        yield from _raw_chunks(path)
+
+
+def _raw_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(READ_CHUNK_BYTES):
             yield chunk
@@ -35,9 +44,10 @@ def check_csv(path: Path, fmt: CsvFormat | None = None) -> tuple[str, ...]:
         raise InputError(f"{path}: the file is empty")
     try:
         records = CsvRecords(file_chunks(path), fmt)
+        first = next(iter(records), None)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
-    if next(iter(records), None) is None:
+    if first is None:
         raise InputError(f"{path}: the file has a header but no data rows")
     return records.columns
 

@@ -13,27 +13,48 @@ BAR_WIDTH = 24
 FAILURE_CHARS = 80
 
 
+def total_of(job: Job) -> tuple[int | None, bool]:
+    """The job's rows total, and whether it is the estimate made while the split reads on."""
+    if job.rows_total is not None:
+        return job.rows_total, False
+    return job.rows_estimate, True
+
+
+def total_text(job: Job) -> str:
+    """The total as shown: `1000`, `~1,000,000` while estimated, `?` before the first estimate."""
+    total, estimated = total_of(job)
+    if total is None:
+        return "?"
+    return f"~{total:,}" if estimated else str(total)
+
+
+def eta_text(job: Job, eta: float | None) -> str:
+    if eta is None:
+        return "?"
+    return ("~" if total_of(job)[1] else "") + f"{eta:.0f}s"
+
+
 def rate_and_eta(job: Job, elapsed_s: float) -> tuple[float, float | None]:
     done = job.rows_posted + job.rows_failed
     rate = done / elapsed_s if elapsed_s > 0 else 0.0
-    if job.rows_total is None or rate <= 0:
+    total, _ = total_of(job)
+    if total is None or rate <= 0:
         return rate, None
-    return rate, max(0.0, (job.rows_total - job.rows_settled) / rate)
+    return rate, max(0.0, (total - job.rows_settled) / rate)
 
 
 def progress_line(job: Job, elapsed_s: float) -> str:
     rate, eta = rate_and_eta(job, elapsed_s)
-    total = job.rows_total
+    total, _ = total_of(job)
     if total:
         filled = int(BAR_WIDTH * min(1.0, job.rows_settled / total))
         bar = "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
-        of = f"{job.rows_settled}/{total}"
     else:
-        bar, of = "[" + "?" * BAR_WIDTH + "]", f"{job.rows_settled}/?"
-    eta_text = f"{eta:.0f}s" if eta is not None else "?"
+        bar = "[" + "?" * BAR_WIDTH + "]"
+    of = f"{job.rows_settled}/{total_text(job)}"
     line = (
         f"{bar} {of} rows  posted {job.rows_posted}  failed {job.rows_failed}  "
-        f"rejected {job.rows_rejected}  {rate:.0f} rows/s  ETA {eta_text}  {job.state}"
+        f"rejected {job.rows_rejected}  {rate:.0f} rows/s  ETA {eta_text(job, eta)}  {job.state}"
     )
     return line + invocation_failures(job)
 

@@ -10,7 +10,7 @@ from typing import Any
 from fanout.errors import InputError
 from fanout.jobs import Job, JobStore
 from fanout.reports import report_key
-from infra.cli.progress import rate_and_eta
+from infra.cli.progress import eta_text, rate_and_eta, total_text
 from infra.ops.stack_ref import add_stack_flags, connect
 
 COLUMNS = (
@@ -45,12 +45,12 @@ def row_for(job: Job) -> tuple[str, ...]:
     return (
         job.job_id,
         job.state,
-        "?" if job.rows_total is None else str(job.rows_total),
+        total_text(job),
         str(job.rows_posted),
         str(job.rows_failed),
         str(job.rows_rejected),
         f"{rate:.0f}",
-        "-" if job.is_finished else ("?" if eta is None else f"{eta:.0f}s"),
+        "-" if job.is_finished else eta_text(job, eta),
         str(job.calls_throttled),
         str(job.invocation_failures),
         job.created_at,

@@ -129,11 +129,11 @@ def test_visibility_timeouts_are_at_least_six_times_the_timeout_of_the_function_
 
 
 def test_only_csv_files_under_incoming_start_a_job(cfn: dict[str, Any]) -> None:
-    (notification,) = props(cfn, "DataBucket")["NotificationConfiguration"]["QueueConfigurations"]
-    assert notification["Event"] == "s3:ObjectCreated:*"
-    assert notification["Queue"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
-    rules = {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
-    assert rules == {"prefix": "incoming/", "suffix": ".csv"}
+    notifications = props(cfn, "DataBucket")["NotificationConfiguration"]["QueueConfigurations"]
+    assert {n["Event"] for n in notifications} == {"s3:ObjectCreated:*"}
+    assert [n["Queue"] for n in notifications] == [{"Fn::GetAtt": ["IntakeQueue", "Arn"]}] * 2
+    rules = [{r["Name"]: r["Value"] for r in n["Filter"]["S3Key"]["Rules"]} for n in notifications]
+    assert rules == [{"prefix": "incoming/", "suffix": ".csv"}, {"prefix": "incoming/", "suffix": ".csv.gz"}]
     assert mapping_of(cfn, "SplitterFunction")["EventSourceArn"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
 
 
