@@ -1,5 +1,8 @@
 """Each function's settings, read from the environment that template.yaml declares.
 
+Each template parameter reaches the functions under one environment name, and each bound here
+is the parameter's MinValue/MaxValue (tests/unit/test_settings_agree.py holds them together).
+
 The names here are the keys of the functions' `Environment.Variables` in template.yaml; the
 local stack builds the same environment from the template, so there is no second copy.
 """
@@ -87,6 +90,8 @@ class SplitterSettings:
             intake_dlq_url=_text(env, "INTAKE_DLQ_URL"),
             rows_per_message=_int(env, "ROWS_PER_MESSAGE", 1, 10_000),
             csv_format=csv_format,
+            # The template's minimum is 2 (a mapping's MaximumConcurrency); 1 lets a test ask for
+            # rounds of one message, in which every message is full (splitter/rounds.py).
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 1, 1_000),
             worker_batch_size=_int(env, "WORKER_BATCH_SIZE", 1, 10_000),
             ledger_table=_text(env, "LEDGER_TABLE"),
@@ -109,7 +114,7 @@ class WorkerSettings:
     dlq_url: str
     max_in_flight: int
     max_calls_per_second: float
-    max_concurrency: int
+    worker_concurrency: int  # the budget is shared over this many invocations (worker/throttle.py)
     data_bucket: str  # where result parts are written (results/<job>/parts/)
     results_mode: str
 
@@ -120,15 +125,15 @@ class WorkerSettings:
             api_auth_secret_arn=_optional_text(env, "API_AUTH_SECRET_ARN"),
             secrets_prefix=_text(env, "SECRETS_PREFIX"),
             threads=_int(env, "THREADS", 1, 256),
-            request_timeout_s=_float(env, "REQUEST_TIMEOUT_S", 0.1, 300),
+            request_timeout_s=_float(env, "REQUEST_TIMEOUT_S", 1, 60),
             attempt_limit=_int(env, "ATTEMPT_LIMIT", 1, 20),
-            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 1, 1000),
+            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 1, 100),
             jobs_table=_text(env, "JOBS_TABLE"),
             ledger_table=_text(env, "LEDGER_TABLE"),
             dlq_url=_text(env, "DLQ_URL"),
             max_in_flight=_int(env, "MAX_IN_FLIGHT", 0, 1_000_000),
             max_calls_per_second=_float(env, "MAX_CALLS_PER_SECOND", 0, 1_000_000),
-            max_concurrency=_int(env, "MAX_CONCURRENCY", 1, 10_000),
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 2, 1_000),
             data_bucket=_text(env, "DATA_BUCKET"),
             results_mode=_results_mode(env),
         )

@@ -32,7 +32,7 @@ from fanout.redelivery import Redelivery
 from fanout.reports import JobReporter
 from fanout.results import RowRecord
 from worker.calls import add_calls
-from worker.checkpoint import Checkpoint
+from worker.flusher import LedgerFlusher
 from worker.ledger import Change, Ledger, Outcome
 from worker.poster import RowPoster, RowResult
 
@@ -76,7 +76,7 @@ class Worker:
         self._sqs = sqs
         self._dlq_url = dlq_url
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post")
-        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush")
         self._max_receive_count = max_receive_count
         self._redelivery = Redelivery(sqs)
         self._metrics_target = metrics_target
@@ -85,32 +85,32 @@ class Worker:
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        checkpoint = Checkpoint(self._ledger, recorder=self._recorder)
+        flusher = LedgerFlusher(self._ledger, recorder=self._recorder)
         settled: list[Change] = []
         try:
-            return self._handle(event, context, checkpoint, settled)
+            return self._handle(event, context, flusher, settled)
         except Exception as exc:
             records = event.get("Records", [])
             self._failures.retry_soon([SQSRecord(r) for r in records], exc, _job_ids(records))
             raise
         finally:
-            checkpoint.join()
+            flusher.join()
             tally = MetricSet()
-            _count_rows(tally, [*checkpoint.recorded, *settled])
+            _count_rows(tally, [*flusher.recorded, *settled])
             add_calls(tally, self._poster.calls.drain())
             tally.sample(metrics.BATCH_DURATION, [(time.perf_counter() - started) * 1000.0])
             self._metrics_target.publish(tally)
 
     def _handle(
-        self, event: dict[str, Any], context: Any, checkpoint: Checkpoint, settled: list[Change]
+        self, event: dict[str, Any], context: Any, flusher: LedgerFlusher, settled: list[Change]
     ) -> dict[str, Any]:
         records = event.get("Records", [])
         readable, unreadable = _parse_all(records)
         self._dead_letter_unreadable(unreadable)
         post_by = lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S))
-        messages = self._start(readable, post_by, checkpoint)
+        messages = self._start(readable, post_by, flusher)
         try:
-            settled.extend(self._settle(list(messages.values()), checkpoint))
+            settled.extend(self._settle(list(messages.values()), flusher))
             # Whoever settles a job's last row reports it (the job record's flag picks one).
             for job_id in sorted({entry.message.job_id for entry in messages.values()}):
                 self._reporter.report_if_finished(job_id)
@@ -136,14 +136,14 @@ class Worker:
         self,
         parsed: dict[str, tuple[dict[str, Any], WorkMessage]],
         post_by: Callable[[], float],
-        checkpoint: Checkpoint,
+        flusher: LedgerFlusher,
     ) -> dict[str, _Message]:
         settled = self._ledger.settled_many(m.key for _, m in parsed.values())
-        checkpoint.known.update(settled)
+        flusher.known.update(settled)
 
         def post(message: WorkMessage, row: Row) -> RowResult:
             result = self._poster.post(message.job_id, message.columns, row, post_by)
-            checkpoint.add(message, result)
+            flusher.add(message, result)
             return result
 
         started = {}
@@ -157,7 +157,7 @@ class Worker:
             started[message_id] = _Message(record, message, futures)
         return started
 
-    def _settle(self, messages: list[_Message], checkpoint: Checkpoint) -> list[Change]:
+    def _settle(self, messages: list[_Message], flusher: LedgerFlusher) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
         # One wake-up when the last row is done: awaiting each result in turn woke this thread
         # once per row, each time contending for the interpreter with the posting threads.
@@ -174,7 +174,7 @@ class Worker:
             entry.records = {r.number: r.record() for r in results if r.posted or r.number in entry.failures}
             entry.still_open = len(results) - len(entry.posted) - len(entry.failures)
             entry.throttled = sum(r.throttled for r in results)
-        checkpoint.wait()
+        flusher.wait()
         self._dead_letter([e for e in messages if e.failures])
         outcomes = [
             Outcome(
@@ -187,7 +187,7 @@ class Worker:
             )
             for e in messages
         ]
-        changes = self._ledger.record(outcomes, checkpoint.known)
+        changes = self._ledger.record(outcomes, flusher.known)
         for entry in messages:
             change = changes.get(entry.message.key)
             log.info(

@@ -44,7 +44,7 @@ def build(
     if settings.api_auth_secret_arn:
         auth = authenticators.for_secret_arn(settings.api_auth_secret_arn, settings.api_url)
     share = Share.of(
-        settings.max_in_flight, settings.max_calls_per_second, settings.max_concurrency, settings.threads
+        settings.max_in_flight, settings.max_calls_per_second, settings.worker_concurrency, settings.threads
     )
     poster = RowPoster(
         ApiConnections(settings.api_url, settings.request_timeout_s),

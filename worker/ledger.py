@@ -4,7 +4,7 @@ SQS delivers at least once and a partly failed message comes back whole; the led
 worker post only the rows still open. The job's counters move in the same transaction as the
 ledger, so counts stay exact even when two workers hold the same message at once. One
 transaction covers all the messages of an invocation, so the job's counter item (which every
-worker updates) takes one write per invocation and checkpoint, not one per message.
+worker updates) takes one write per invocation and flush, not one per message.
 """
 
 from __future__ import annotations

@@ -94,11 +94,11 @@ class RowPoster:
             if time_left() < self.timeout_s:
                 break
             tries += 1
-            with self._limiter.slot() as slot:
+            with self._limiter.permit() as permit:
                 started = time.perf_counter()
                 classified, last, response = self._attempt(body, headers, tries)
                 latency_ms = (time.perf_counter() - started) * 1000.0
-                slot.throttled = classified.throttle
+                permit.throttled = classified.throttle
             throttled += classified.throttle
             status = response.status if response is not None else None
             if last is None:

@@ -1,6 +1,6 @@
 """Result parts: what a ledger transaction settles, written to S3 just before the transaction.
 
-One PUT per transaction (a checkpoint about once a second, the settle, a redrive), never one per
+One PUT per transaction (a flush about once a second, the settle, a redrive), never one per
 row. The part is named in the transaction itself (Ledger adds its id to every message it
 writes), so the combiner keeps exactly the parts whose transaction committed.
 """

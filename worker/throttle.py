@@ -42,7 +42,7 @@ class Share:
         return cls(min(in_flight, threads), per_second)
 
 
-class Slot:
+class Permit:
     throttled = False
 
 
@@ -74,17 +74,17 @@ class AdaptiveLimiter:
         return self._rate
 
     @contextmanager
-    def slot(self) -> Iterator[Slot]:
+    def permit(self) -> Iterator[Permit]:
         """Waits for room in the window and the next start the rate allows; set `throttled`."""
         start_at = self._acquire()
         wait = start_at - self._clock()
         if wait > 0:
             self._sleep(wait)
-        slot = Slot()
+        permit = Permit()
         try:
-            yield slot
+            yield permit
         finally:
-            self._release(slot.throttled)
+            self._release(permit.throttled)
 
     def _acquire(self) -> float:
         with self._changed:

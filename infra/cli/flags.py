@@ -11,10 +11,12 @@ from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOT
 from infra.local.run import scale_parameters
 from infra.local.runtime import DEFAULT_PROCESSES
 from infra.local.secrets import read_secret_flag
+from infra.local.template import load_template
 
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
-DEFAULT_THREADS = 8
+# The template's: a local run posts with as many threads per invocation as a deployed stack.
+DEFAULT_THREADS = int(load_template()["Parameters"]["ThreadsPerWorker"]["Default"])
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:

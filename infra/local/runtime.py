@@ -66,7 +66,7 @@ class LocalRuntime:
         self._metrics_sink: BackgroundSink | None = None
 
     def start(self) -> None:
-        worker_slots = self._worker_slots()
+        messages_held = self._worker_messages_held()
         # The handlers' metrics reach the emulator's CloudWatch, as their EMF output would on AWS.
         sink = self._metrics_sink = BackgroundSink(CloudWatchSink(self._session.client("cloudwatch")))
         for function in self._stack.functions.values():
@@ -75,7 +75,7 @@ class LocalRuntime:
                 kwargs["before_send"] = QueueDepthPacer(
                     self._session,
                     function.environment["WORK_QUEUE_URL"],
-                    worker_slots * 2,
+                    messages_held * 2,
                     self._stopping,
                 )
             for trigger in function.triggers:
@@ -105,14 +105,14 @@ class LocalRuntime:
         build = handler_factory(function, **handler_kwargs)
         return LocalEventSource(self._session, function, trigger, build, concurrency, mapping_id)
 
-    def _worker_slots(self) -> int:
+    def _worker_messages_held(self) -> int:
         """Messages the workers can hold at once: the depth worth keeping ahead of them."""
-        slots = 0
+        held = 0
         for function in self._stack.functions.values():
             for trigger in function.triggers:
                 if function.reserved_concurrency:
-                    slots += concurrency_for(function, trigger, self._concurrency) * trigger.batch_size
-        return max(slots, 10)
+                    held += concurrency_for(function, trigger, self._concurrency) * trigger.batch_size
+        return max(held, 10)
 
     def stop(self) -> None:
         self._stopping.set()

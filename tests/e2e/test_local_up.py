@@ -168,7 +168,7 @@ def test_status_follows_a_running_job_and_the_dashboard_shows_it(
     tmp_path: Path, api: DemoApi, local_up: str
 ) -> None:
     env = {"AWS_ENDPOINT_URL": local_up}
-    # GIVEN an API that answers rows 1-100 (slowly enough for a worker's progress checkpoint to
+    # GIVEN an API that answers rows 1-100 (slowly enough for a worker's ledger flush to
     # record some of them) and holds the rest until the test lets them go
     gate = threading.Event()
 

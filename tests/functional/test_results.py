@@ -100,7 +100,7 @@ def test_a_killed_invocation_leaves_one_record_per_row_once_redelivered(
 ) -> None:
     # GIVEN a message of 200 rows posted 2 at a time, 20 ms a call, by an invocation killed part way
     received = kill_part_way(session, stack, api, tmp_path)
-    assert 0 < job(session, stack).rows_posted < 200  # its checkpoints had recorded some rows
+    assert 0 < job(session, stack).rows_posted < 200  # its flushes had recorded some rows
     # WHEN the message is delivered again
     api.decide = always_ok
     invoke(session, stack, received)

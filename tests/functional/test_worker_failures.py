@@ -41,7 +41,7 @@ def test_the_same_message_held_by_two_workers_at_once_is_counted_once(
     assert set(api.successes) == {f"{JOB}:{n}" for n in range(1, 81)}
 
 
-def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
+def test_a_killed_invocation_does_not_post_its_flushed_rows_again(
     session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_path: Any
 ) -> None:
     # GIVEN a message of 200 rows against an API that takes 20 ms a call, posted 2 at a time
@@ -54,7 +54,7 @@ def test_a_killed_invocation_does_not_post_its_checkpointed_rows_again(
     assert 0 < len(recorded) < 200
     # AND the message is delivered again
     assert invoke(session, stack, received) == {"batchItemFailures": []}
-    # THEN no checkpointed row was posted again, every row arrived, and the count is exact
+    # THEN no flushed row was posted again, every row arrived, and the count is exact
     again = {key for key, count in api.successes.items() if count > 1}
     assert not again & {f"{JOB}:{n}" for n in recorded}
     assert again <= posted_before
@@ -121,7 +121,7 @@ def test_a_ledger_write_from_what_the_invocation_knows_reads_nothing_and_a_stale
     # GIVEN an invocation that read its message's ledger item at its start
     known = book.settled_many([key])
     reads.clear()
-    # WHEN it checkpoints rows 1-2, then settles rows 1-3
+    # WHEN it flushes rows 1-2, then settles rows 1-3
     book.record([Outcome(key, JOB, frozenset({1, 2}))], known)
     book.record([Outcome(key, JOB, frozenset({1, 2, 3}))], known)
     # THEN it wrote from what it knew, without reading the item again

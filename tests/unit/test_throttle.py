@@ -10,14 +10,14 @@ def test_each_environment_takes_an_equal_share_of_the_budget() -> None:
 
 def test_throttling_halves_the_window_and_rate_and_successes_win_them_back() -> None:
     limiter = AdaptiveLimiter(Share(8, 40.0), clock=lambda: 0.0, sleep=lambda s: None)
-    with limiter.slot() as slot:
-        slot.throttled = True
+    with limiter.permit() as permit:
+        permit.throttled = True
     assert (limiter.window, limiter.rate, limiter.throttles) == (4.0, 20.0, 1)
-    with limiter.slot() as slot:
-        slot.throttled = True
+    with limiter.permit() as permit:
+        permit.throttled = True
     assert (limiter.window, limiter.rate) == (2.0, 10.0)
     for _ in range(200):
-        with limiter.slot():
+        with limiter.permit():
             pass
     assert (limiter.window, limiter.rate) == (8.0, 40.0)  # back to the share, never above
 
@@ -31,13 +31,13 @@ def test_starts_are_spaced_to_the_rate() -> None:
 
     limiter = AdaptiveLimiter(Share(8, 10.0), clock=lambda: now[0], sleep=sleep)
     for _ in range(12):
-        with limiter.slot():
+        with limiter.permit():
             pass
     # a second's worth (10) at once, then one every 0.1 s with the clock standing still
     assert [round(s, 6) for s in slept] == [0.1, 0.2]
     now[0] = 5.0  # a pause refills the bucket to one second's worth, no more
     slept.clear()
     for _ in range(11):
-        with limiter.slot():
+        with limiter.permit():
             pass
     assert [round(s, 6) for s in slept] == [0.1]

@@ -1,12 +1,12 @@
-"""Posted rows written to the ledger while an invocation is still posting.
+"""Flushes: posted rows written to the ledger while an invocation is still posting.
 
 If an invocation dies mid-batch (a crash, a kill, the Lambda timeout), the rows recorded by the
-last checkpoint are not posted again on redelivery; only the rows of the last interval can be,
-and those carry the same Idempotency-Key. The job's counters move with each checkpoint, so
-progress shows while a large batch is under way. One checkpoint covers every message of the
+last flush are not posted again on redelivery; only the rows of the last interval can be,
+and those carry the same Idempotency-Key. The job's counters move with each flush, so
+progress shows while a large batch is under way. One flush covers every message of the
 invocation in one transaction, written from a thread of its own: the posting thread that finds
-a checkpoint due goes on posting. The checkpoint also keeps the invocation's view of its ledger
-items (`known`: read at its start, updated by every write), so neither the checkpoints nor the
+a flush due goes on posting. The flush also keeps the invocation's view of its ledger
+items (`known`: read at its start, updated by every write), so neither the flushes nor the
 settle read them again before writing (Ledger.record).
 """
 
@@ -30,18 +30,18 @@ log = logging.getLogger("fanout.worker")
 
 # At most one ledger write per invocation per interval: a balance between the rows a killed
 # invocation would post again and writes to the job's counter item, which every worker shares.
-CHECKPOINT_INTERVAL_S = 1.0
+FLUSH_INTERVAL_S = 1.0
 
 
-class Checkpoint:
+class LedgerFlusher:
     def __init__(
         self,
         ledger: Ledger,
-        interval_s: float = CHECKPOINT_INTERVAL_S,
+        interval_s: float = FLUSH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         recorder: Executor | None = None,
     ) -> None:
-        """`recorder` runs the checkpoints; without one, the posting thread that finds one due does."""
+        """`recorder` runs the flushes; without one, the posting thread that finds one due does."""
         self._ledger = ledger
         self._recorder = recorder
         self.known: dict[str, Settled] = {}
@@ -49,12 +49,12 @@ class Checkpoint:
         self._interval_s = interval_s
         self._clock = clock
         self._lock = threading.Lock()
-        # One checkpoint at a time: two of the same invocation would race on the same messages'
+        # One flush at a time: two of the same invocation would race on the same messages'
         # ledger items (seen under load: conflict retries until the transaction gave up).
         self._recording = False
         self._unrecorded: dict[str, tuple[WorkMessage, dict[int, RowResult]]] = {}
         self._last = clock()
-        # What the checkpoints counted, for the invocation's metrics (appends: no lock needed).
+        # What the flushes counted, for the invocation's metrics (appends: no lock needed).
         self.recorded: list[Change] = []
 
     def add(self, message: WorkMessage, result: RowResult) -> None:
@@ -68,14 +68,14 @@ class Checkpoint:
                 self._recording = True
                 batch, self._unrecorded = self._unrecorded, {}
                 if self._recorder is not None:
-                    # Under the lock, so `_pending` is always the latest checkpoint.
+                    # Under the lock, so `_pending` is always the latest flush.
                     self._pending = self._recorder.submit(self._record_then_release, batch)
                     return
         if due:
             self._record_then_release(batch)
 
     def wait(self) -> None:
-        """Until the checkpoint under way, if any, is written: settling must not race it."""
+        """Until the flush under way, if any, is written: settling must not race it."""
         if self._pending is not None:
             self._pending.result()
 
@@ -102,5 +102,5 @@ class Checkpoint:
         except (FanoutError, ClientError, BotoCoreError):
             # Not lost: settling the batch records every posted row again.
             log.warning(
-                "checkpoint of %d messages failed; settling will record them", len(outcomes), exc_info=True
+                "flush of %d messages failed; settling will record them", len(outcomes), exc_info=True
             )

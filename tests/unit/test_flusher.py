@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fanout.contract import Row, WorkMessage
-from worker.checkpoint import Checkpoint
+from worker.flusher import LedgerFlusher
 from worker.ledger import Outcome
 from worker.poster import RowResult
 
@@ -20,22 +20,22 @@ class RecordingLedger:
 def test_posted_rows_of_all_messages_are_recorded_together_once_per_interval() -> None:
     now = [0.0]
     ledger = RecordingLedger()
-    checkpoint = Checkpoint(ledger, interval_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    flusher = LedgerFlusher(ledger, interval_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
     a = WorkMessage("j", 1, ("x",), (Row(1, ("1",)), Row(2, ("2",))))
     b = WorkMessage("j", 2, ("x",), (Row(3, ("3",)),))
-    checkpoint.add(a, RowResult(1, posted=True))
-    checkpoint.add(b, RowResult(3, posted=True))
-    checkpoint.add(a, RowResult(2, posted=False))  # not posted: nothing to record
+    flusher.add(a, RowResult(1, posted=True))
+    flusher.add(b, RowResult(3, posted=True))
+    flusher.add(a, RowResult(2, posted=False))  # not posted: nothing to record
     assert ledger.calls == []
     now[0] = 1.0
-    checkpoint.add(a, RowResult(2, posted=True))
+    flusher.add(a, RowResult(2, posted=True))
     (call,) = ledger.calls
     assert sorted((o.message_key, sorted(o.posted)) for o in call) == [("j#1", [1, 2]), ("j#2", [3])]
 
 
-def test_a_checkpoint_does_not_start_while_another_is_recording() -> None:
+def test_a_flush_does_not_start_while_another_is_recording() -> None:
     now = [0.0]
-    checkpoint: Checkpoint
+    flusher: LedgerFlusher
 
     class SlowLedger(RecordingLedger):
         def record(self, outcomes: list[Outcome], known: Any = None) -> dict[str, Any]:
@@ -43,19 +43,19 @@ def test_a_checkpoint_does_not_start_while_another_is_recording() -> None:
             now[0] += 5.0
             if len(self.calls) == 0:
                 self.calls.append(outcomes)
-                checkpoint.add(m, RowResult(2, posted=True))
+                flusher.add(m, RowResult(2, posted=True))
                 return {}
             self.calls.append(outcomes)
             return {}
 
     ledger = SlowLedger()
     m = WorkMessage("j", 1, ("x",), (Row(1, ("1",)), Row(2, ("2",))))
-    checkpoint = Checkpoint(ledger, interval_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    flusher = LedgerFlusher(ledger, interval_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
     now[0] = 1.0
-    checkpoint.add(m, RowResult(1, posted=True))
-    assert len(ledger.calls) == 1  # row 2 waits for the next checkpoint
+    flusher.add(m, RowResult(1, posted=True))
+    assert len(ledger.calls) == 1  # row 2 waits for the next flush
     now[0] += 1.0
-    checkpoint.add(m, RowResult(3, posted=True))
+    flusher.add(m, RowResult(3, posted=True))
     assert sorted(ledger.calls[1][0].posted) == [2, 3]
 
 
@@ -74,14 +74,14 @@ def test_with_a_recorder_the_posting_thread_goes_on_and_wait_returns_once_writte
     ledger = BlockingLedger()
     m = WorkMessage("j", 1, ("x",), (Row(1, ("1",)),))
     with ThreadPoolExecutor(max_workers=1) as recorder:
-        checkpoint = Checkpoint(ledger, interval_s=1.0, clock=lambda: now[0], recorder=recorder)  # type: ignore[arg-type]
+        flusher = LedgerFlusher(ledger, interval_s=1.0, clock=lambda: now[0], recorder=recorder)  # type: ignore[arg-type]
         now[0] = 1.0
-        # WHEN a row finishes with a checkpoint due and the ledger is slow to answer
-        checkpoint.add(m, RowResult(1, posted=True))
-        # THEN the posting thread is back before the checkpoint is written
+        # WHEN a row finishes with a flush due and the ledger is slow to answer
+        flusher.add(m, RowResult(1, posted=True))
+        # THEN the posting thread is back before the flush is written
         assert not written.is_set()
         release.set()
         # AND wait() returns only once it is
-        checkpoint.wait()
+        flusher.wait()
         assert written.is_set()
         assert [sorted(o.posted) for o in ledger.calls[0]] == [[1]]
