@@ -18,9 +18,12 @@ from fanout.errors import FanoutError
 from infra.local.emulator_fixes import apply_fixes
 from infra.local.emulator_objects import apply_object_streaming
 from infra.local.emulator_speedups import apply_speedups
+from infra.local.moto_patches import MotoPatchError
 
 LOOPBACK = "127.0.0.1"
 READY_PREFIX = "fanout-emulator-ready "
+# Its stderr goes nowhere (moto's own noise), so why it could not start comes on stdout.
+FAILED_PREFIX = "fanout-emulator-failed "
 START_TIMEOUT_S = 60.0
 
 
@@ -55,7 +58,10 @@ class Emulator:
         line = self._process.stdout.readline()
         if not line.startswith(READY_PREFIX) or time.monotonic() > deadline:
             self.stop()
-            raise FanoutError(f"the AWS emulator did not start (port {self._port})")
+            why = (
+                line[len(FAILED_PREFIX) :].strip() if line.startswith(FAILED_PREFIX) else f"port {self._port}"
+            )
+            raise FanoutError(f"the AWS emulator did not start ({why})")
         self.endpoint_url = f"http://{LOOPBACK}:{int(line[len(READY_PREFIX) :])}"
 
     def stop(self) -> None:
@@ -73,9 +79,13 @@ class Emulator:
 def _serve(port: int) -> None:
     from moto.server import ThreadedMotoServer
 
-    apply_fixes()
-    apply_speedups()
-    apply_object_streaming()
+    try:
+        apply_fixes()
+        apply_speedups()
+        apply_object_streaming()
+    except MotoPatchError as exc:
+        print(f"{FAILED_PREFIX}{exc}", flush=True)
+        sys.exit(2)
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()

@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any
 
+from infra.local.moto_patches import has_attributes, install, original
+
 
 def apply_fixes() -> None:
     _snapshot_transaction_items_only()
@@ -35,7 +37,9 @@ def _isolate_dynamodb_items() -> None:
     """
     from moto.dynamodb.responses import DynamoHandler
 
-    _hold_while_running(threading.RLock(), DynamoHandler, ("call_action",))
+    _hold_while_running(
+        "isolate_dynamodb_items", threading.RLock(), DynamoHandler, {"call_action": ("self",)}
+    )
 
 
 def _serialize_sqs_receives() -> None:
@@ -48,8 +52,21 @@ def _serialize_sqs_receives() -> None:
     """
     from moto.sqs.models import SQSBackend
 
+    patch = "serialize_sqs_receives"
     lock = threading.RLock()
-    receive = SQSBackend.receive_message
+    receive = original(
+        patch,
+        SQSBackend,
+        "receive_message",
+        (
+            "self",
+            "queue_name",
+            "count",
+            "wait_seconds_timeout",
+            "visibility_timeout",
+            "message_attribute_names",
+        ),
+    )
 
     def locked_receive(
         self: Any, queue_name: str, count: int, wait_seconds_timeout: int, visibility_timeout: int, *args: Any
@@ -63,20 +80,26 @@ def _serialize_sqs_receives() -> None:
                 return messages
             self.get_queue(queue_name).wait_for_messages(min(remaining, 1.0))
 
-    setattr(SQSBackend, "receive_message", locked_receive)  # noqa: B010
-    _hold_while_running(lock, SQSBackend, ("delete_message", "change_message_visibility"))
+    held = {
+        "delete_message": ("self", "queue_name", "receipt_handle"),
+        "change_message_visibility": ("self", "queue_name", "receipt_handle", "visibility_timeout"),
+    }
+    _hold_while_running(patch, lock, SQSBackend, held)
+    install(SQSBackend, "receive_message", locked_receive)
 
 
-def _hold_while_running(lock: threading.RLock, cls: type, methods: tuple[str, ...]) -> None:
-    """Replaces each of the class's methods by one that runs it holding `lock`."""
-    for name in methods:
-        original = getattr(cls, name)
+def _hold_while_running(
+    patch: str, lock: threading.RLock, cls: type, methods: dict[str, tuple[str, ...]]
+) -> None:
+    """Replaces each of the class's methods (name: its parameters) by one that runs it holding `lock`."""
+    originals = {name: original(patch, cls, name, parameters) for name, parameters in methods.items()}
+    for name, method in originals.items():
 
-        def locked(self: object, *args: object, _original: Any = original, **kwargs: object) -> Any:
+        def locked(self: object, *args: object, _original: Any = method, **kwargs: object) -> Any:
             with lock:
                 return _original(self, *args, **kwargs)
 
-        setattr(cls, name, locked)
+        install(cls, name, locked)
 
 
 def _event_source_mappings_as_configuration() -> None:
@@ -88,17 +111,22 @@ def _event_source_mappings_as_configuration() -> None:
     local stack as they reach AWS.
     """
     from moto.awslambda.models import LambdaBackend
-    from moto.sqs.models import sqs_backends
+    from moto.sqs import models as sqs
 
-    create = LambdaBackend.create_event_source_mapping
+    patch = "event_source_mappings_as_configuration"
+    create = original(patch, LambdaBackend, "create_event_source_mapping", ("self", "spec"))
+    backends = original(patch, sqs, "sqs_backends")
+    # A queue made here only to read its attributes (moto's abstract is_created is CloudFormation's).
+    probe = sqs.Queue("probe", region="us-east-1", account_id="123456789012")  # type: ignore[abstract]
+    has_attributes(patch, probe, ["lambda_event_source_mappings"])
 
     def create_detached(self: Any, spec: dict[str, Any]) -> Any:
         mapping = create(self, spec)
-        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+        for queue in backends[self.account_id][self.region_name].queues.values():
             queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
         return mapping
 
-    setattr(LambdaBackend, "create_event_source_mapping", create_detached)  # noqa: B010
+    install(LambdaBackend, "create_event_source_mapping", create_detached)
 
 
 def _snapshot_transaction_items_only() -> None:
@@ -112,6 +140,10 @@ def _snapshot_transaction_items_only() -> None:
     from moto.dynamodb import models
     from moto.dynamodb.models.table import Table
 
+    patch = "snapshot_transaction_items_only"
+    original(patch, models, "copy")
+    transact = original(patch, models.DynamoDBBackend, "transact_write_items", ("self", "transact_items"))
+
     class _TablesNotCopied:
         """moto's `copy` module for its transaction, except that tables are not copied."""
 
@@ -122,9 +154,6 @@ def _snapshot_transaction_items_only() -> None:
         def deepcopy(value: Any, memo: Any = None) -> Any:
             return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
-    setattr(models, "copy", _TablesNotCopied())  # noqa: B010
-    transact = models.DynamoDBBackend.transact_write_items
-
     def transact_with_item_rollback(self: Any, transact_items: list[dict[str, Any]]) -> None:
         saved = [_saved_item(self, op) for item in transact_items for op in item.values()]
         try:
@@ -134,7 +163,8 @@ def _snapshot_transaction_items_only() -> None:
                 _restore(self, table_name, key, before)
             raise
 
-    setattr(models.DynamoDBBackend, "transact_write_items", transact_with_item_rollback)  # noqa: B010
+    install(models, "copy", _TablesNotCopied())
+    install(models.DynamoDBBackend, "transact_write_items", transact_with_item_rollback)
 
 
 def _saved_item(backend: Any, op: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any] | None]:

@@ -18,6 +18,8 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from infra.local.moto_patches import install, original
+
 # The distinct update expressions kept parsed (Fanout writes a handful; others may come and go).
 UPDATE_EXPRESSIONS_KEPT = 256
 # A kept-alive connection nobody has used for this long is closed, and its thread ends. botocore
@@ -43,6 +45,11 @@ def _sqs_clock_without_datetime() -> None:
     """
     from moto.sqs import models
 
+    counts = ("delayed", "not_visible", "")
+    names = [f"approximate_number_of_messages{'_' if count else ''}{count}" for count in counts]
+    for name in names:
+        original("queue_counted_in_one_clock_read", models.Queue, name, ("self",))
+
     def fast(original: Callable[..., float], scale: float) -> Callable[..., float]:
         @functools.wraps(original)
         def now_or_given(dt: datetime.datetime | None = None) -> float:
@@ -50,8 +57,12 @@ def _sqs_clock_without_datetime() -> None:
 
         return now_or_given
 
+    clocks = {
+        name: original("sqs_clock_without_datetime", models, name, ("dt",))
+        for name in ("unix_time", "unix_time_millis")
+    }
     for name, scale in (("unix_time", 1.0), ("unix_time_millis", 1000.0)):
-        setattr(models, name, fast(getattr(models, name), scale))
+        install(models, name, fast(clocks[name], scale))
 
 
 def _moto_modules_listed_once() -> None:
@@ -61,8 +72,8 @@ def _moto_modules_listed_once() -> None:
     """
     from moto import backends
 
-    modules = tuple(backends.list_of_moto_modules())
-    setattr(backends, "list_of_moto_modules", lambda: modules)  # noqa: B010
+    modules = tuple(original("moto_modules_listed_once", backends, "list_of_moto_modules", ())())
+    install(backends, "list_of_moto_modules", lambda: modules)
 
 
 def _request_log_off() -> None:
@@ -79,8 +90,9 @@ def _update_expressions_parsed_once() -> None:
     """
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
-    parse = functools.lru_cache(maxsize=UPDATE_EXPRESSIONS_KEPT)(UpdateExpressionParser.make)
-    setattr(UpdateExpressionParser, "make", staticmethod(parse))  # noqa: B010
+    make = original("update_expressions_parsed_once", UpdateExpressionParser, "make", ("expression_str",))
+    parse = functools.lru_cache(maxsize=UPDATE_EXPRESSIONS_KEPT)(make)
+    install(UpdateExpressionParser, "make", staticmethod(parse))
 
 
 def _retention_period_read_directly() -> None:
@@ -92,11 +104,14 @@ def _retention_period_read_directly() -> None:
     """
     from moto.sqs.models import Message, SQSBackend
 
+    name = "is_message_valid_based_on_retention_period"
+    original("retention_period_read_directly", SQSBackend, name, ("self", "queue_name", "message"))
+
     def valid(self: SQSBackend, queue_name: str, message: Message) -> bool:
         retention_period = self.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
         return bool(retention_period + message.sent_timestamp / 1000 > time.time())  # type: ignore[operator]
 
-    setattr(SQSBackend, "is_message_valid_based_on_retention_period", valid)  # noqa: B010
+    install(SQSBackend, name, valid)
 
 
 def _queue_counted_in_one_clock_read() -> None:
@@ -107,6 +122,11 @@ def _queue_counted_in_one_clock_read() -> None:
     the clock read once per pass.
     """
     from moto.sqs import models
+
+    counts = ("delayed", "not_visible", "")
+    names = [f"approximate_number_of_messages{'_' if count else ''}{count}" for count in counts]
+    for name in names:
+        original("queue_counted_in_one_clock_read", models.Queue, name, ("self",))
 
     def delayed(self: models.Queue) -> int:
         now = models.unix_time_millis()  # type: ignore[attr-defined]
@@ -120,9 +140,8 @@ def _queue_counted_in_one_clock_read() -> None:
         now = models.unix_time_millis()  # type: ignore[attr-defined]
         return sum(1 for m in self._messages if now > m.visible_at and not now < m.delayed_until)
 
-    setattr(models.Queue, "approximate_number_of_messages_delayed", property(delayed))  # noqa: B010
-    setattr(models.Queue, "approximate_number_of_messages_not_visible", property(not_visible))  # noqa: B010
-    setattr(models.Queue, "approximate_number_of_messages", property(available))  # noqa: B010
+    for name, count in zip(names, (delayed, not_visible, available), strict=True):
+        install(models.Queue, name, property(count))
 
 
 class RequestBody(io.RawIOBase):
@@ -161,12 +180,21 @@ def _connections_kept_alive() -> None:
     """
     from moto.moto_server import threaded_moto_server
 
-    setattr(threaded_moto_server, "MotoRequestHandler", keep_alive_handler())  # noqa: B010
+    original("connections_kept_alive", threaded_moto_server, "MotoRequestHandler")
+    install(threaded_moto_server, "MotoRequestHandler", keep_alive_handler())
 
 
 def keep_alive_handler() -> type:
     """moto's request handler, running the application itself instead of werkzeug's `run_wsgi`."""
+    from moto.moto_server import werkzeug_app
+
+    patch = "connections_kept_alive"
+    original(patch, werkzeug_app, "MotoRequestHandler")
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    # What the handler below overrides and calls of werkzeug's and http.server's.
+    original(patch, MotoRequestHandler, "run_wsgi", ("self",))
+    original(patch, MotoRequestHandler, "make_environ", ("self",))
 
     class KeepAliveRequestHandler(MotoRequestHandler):
         timeout = IDLE_CONNECTION_TIMEOUT_S

@@ -82,3 +82,51 @@ def test_a_read_sees_an_update_whole_or_not_at_all(session: boto3.Session, stack
     # THEN each read saw all twenty attributes with one value, or none (DynamoDB reads an item whole)
     torn = [s for s in seen if s and (len(s) != len(names) or len({v for _, v in s}) != 1)]
     assert torn == []
+
+
+def test_concurrent_receives_never_hand_out_the_same_message_twice(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    # GIVEN a queue of 1,000 messages and sixteen pollers, each with its own connection
+    sqs = session.client("sqs")
+    url = sqs.create_queue(QueueName="contended")["QueueUrl"]
+    for start in range(0, 1000, 10):
+        entries = [{"Id": str(n), "MessageBody": str(start + n)} for n in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def poll() -> None:
+        client = session.client("sqs")
+        for _ in range(100):  # a bound; an empty queue ends it sooner
+            batch = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600)
+            if not batch.get("Messages"):
+                return
+            with lock:
+                received.extend(m["Body"] for m in batch["Messages"])
+
+    # WHEN they all receive at once until the queue is empty
+    threads = [threading.Thread(target=poll) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN every message went to exactly one poller (SQS hides a received message from the rest)
+    assert sorted(received, key=int) == [str(n) for n in range(1000)]
+
+
+def test_an_event_source_mapping_is_configuration_only(session: boto3.Session, stack: LocalStack) -> None:
+    # GIVEN the stack's mapping from the work queue to the worker
+    lam, sqs = session.client("lambda"), session.client("sqs")
+    function = stack.outputs["WorkerFunctionName"]
+    (mapping,) = lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+    # WHEN a message is sent to the mapped queue
+    url = stack.outputs["WorkQueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="for the local runtime")
+    # THEN the emulator did not receive it for the function (no Docker invocation): the first
+    # receive is the message's first
+    (message,) = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"
+    # AND the mapping's settings stay readable and updatable, as `fanout pause` uses them
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Disabled"
