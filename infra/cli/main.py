@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fanout.errors import FanoutError
 from infra.cli import dashboard, demo, dlq, drop, local, mapping, preview, redrive, results, run, status
-from infra.local.run import EXIT_NOT_ATTEMPTED
+from infra.cli.exit_codes import EXIT_NOT_ATTEMPTED, EXIT_SERVICE_FAILED
 
 COMMANDS = (run, preview, demo, local, drop, status, results, dlq, redrive, mapping, dashboard)
 
@@ -46,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FanoutError as exc:
         print(f"fanout {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_NOT_ATTEMPTED
+    except (ClientError, BotoCoreError) as exc:
+        # Whatever call a command makes, a failure it does not handle is one line, not a traceback;
+        # botocore's text names the operation and the code, or the endpoint it could not reach.
+        print(f"fanout {args.command}: error: AWS call failed: {exc}", file=sys.stderr)
+        return EXIT_SERVICE_FAILED
     except KeyboardInterrupt:
         print(f"fanout {args.command}: interrupted", file=sys.stderr)
         return 130

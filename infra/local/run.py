@@ -19,6 +19,7 @@ from fanout.jobs import Job, JobStore
 from fanout.reports import report_for
 from fanout.results import MODE_NONE
 from fanout.s3events import object_version
+from infra.cli.exit_codes import EXIT_OK, EXIT_ROWS_FAILED
 from infra.cli.preflight import check_api_url, check_csv
 from infra.cli.progress import ProgressPrinter
 from infra.local.emulator import Emulator
@@ -46,10 +47,6 @@ IDLE_BEFORE_RECONCILE_S = 2.0
 JOB_APPEAR_TIMEOUT_S = 60.0
 # The reporter combines the results after the job's last row: about 10 s a million rows here.
 RESULTS_TIMEOUT_S = 600.0
-
-EXIT_OK = 0
-EXIT_ROWS_FAILED = 1
-EXIT_NOT_ATTEMPTED = 2
 
 
 @dataclass(frozen=True)
