@@ -23,9 +23,9 @@ from fanout.jobs import JobStore
 from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
+from infra.cli.run_job import RunOptions, drop_file, run, scale_parameters
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
-from infra.local.run import RunOptions, drop_file, run, scale_parameters
 from infra.local.stack import local_stack
 from splitter.core import Splitter
 

@@ -9,7 +9,7 @@ from typing import Any
 from fanout.contract import job_id_for
 from fanout.errors import InputError
 from infra.cli.flags import add_format_flags, format_metadata
-from infra.local.run import drop_file
+from infra.cli.run_job import drop_file
 from infra.ops.stack_ref import add_stack_flags, connect
 
 

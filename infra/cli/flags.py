@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from fanout.errors import InputError
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
-from infra.local.run import scale_parameters
+from infra.cli.run_job import scale_parameters
 from infra.local.runtime import DEFAULT_PROCESSES
 from infra.local.secrets import read_secret_flag
 from infra.local.template import load_template

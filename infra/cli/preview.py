@@ -19,7 +19,7 @@ from fanout.request_spec import DEFAULT_REQUEST, RequestSpec, check_auth_destina
 from infra.cli.flags import add_format_flags, add_secret_flag, format_metadata, given_secrets, positive_int
 from infra.cli.preflight import check_csv, file_chunks
 from infra.cli.request_files import read_request_file
-from infra.local.run import stack_format
+from infra.cli.run_job import stack_format
 from splitter.records import CsvRecords, Rejected
 
 DEFAULT_ROWS = 5

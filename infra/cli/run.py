@@ -16,7 +16,7 @@ from infra.cli.flags import (
     given_secrets,
     stack_parameters,
 )
-from infra.local.run import RunOptions, run
+from infra.cli.run_job import RunOptions, run
 
 
 def register(commands: Any) -> None:

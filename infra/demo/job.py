@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from fanout.errors import FanoutError
+from infra.cli.run_job import RunOptions, run
 from infra.demo.api import READY_PREFIX
-from infra.local.run import RunOptions, run
 from infra.local.runtime import DEFAULT_PROCESSES
 
 DEMO_ROWS = 20_000

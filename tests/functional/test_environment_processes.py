@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from fanout.jobs import JobStore
+from infra.cli.run_job import drop_file
 from infra.demo.api import DemoApi
 from infra.local.environment_processes import ProcessEventSource, slots_of
-from infra.local.run import drop_file
 from infra.local.runtime import LocalRuntime
 from infra.local.stack import LocalStack
 
