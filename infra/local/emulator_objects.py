@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from infra.local.moto_patches import has_attributes, install, original
+
 # Read and written at a time: large enough that the Python per chunk costs nothing next to
 # the copy, small enough that a dozen GETs at once hold a dozen MiB.
 OBJECT_CHUNK_BYTES = 1024 * 1024
@@ -89,7 +91,9 @@ def _get_object_streamed() -> None:
     """GetObject answers with the object's file, read as it is sent, not `key.value` whole."""
     from moto.s3.responses import S3Response
 
-    get_object = S3Response.get_object
+    patch = "get_object_streamed"
+    get_object = original(patch, S3Response, "get_object", ("self",))
+    original(patch, S3Response, "_get_key", ("self", "validate_storage_class"))
 
     def get_object_streamed(self: Any) -> Any:
         # moto makes an S3Response for each request: shadowing its _get_key touches this one only.
@@ -105,16 +109,23 @@ def _get_object_streamed() -> None:
         finally:
             del self._get_key
 
-    setattr(S3Response, "get_object", get_object_streamed)  # noqa: B010
+    install(S3Response, "get_object", get_object_streamed)
 
 
 def _multipart_joined_on_disk() -> None:
     """CompleteMultipartUpload copies the parts into the object's file, not through one bytes."""
     from moto.s3.models import FakeKey, FakeMultipart
 
-    value = FakeKey.value
-    assert isinstance(value, property) and value.fget is not None and value.fset is not None
-    set_bytes = value.fset
+    patch = "multipart_joined_on_disk"
+    value = original(patch, FakeKey, "value", ("self",))
+    set_bytes = original(patch, value, "fset", ("self", "new_value"))
+    original(patch, FakeMultipart, "complete", ("self", "body"))
+    probe = FakeKey("probe", b"", account_id="123456789012", region_name="us-east-1")
+    try:
+        # What ObjectBody and set_value read and replace on a key.
+        has_attributes(patch, probe, ["lock", "_value_buffer", "_max_buffer_size", "contentsize", "size"])
+    finally:
+        probe.dispose()
 
     def set_value(self: Any, new_value: Any) -> None:
         if not isinstance(new_value, JoinedObject):
@@ -127,8 +138,8 @@ def _multipart_joined_on_disk() -> None:
         self._value_buffer = new_value.file
         self.contentsize = new_value.size
 
-    setattr(FakeKey, "value", property(value.fget, set_value))  # noqa: B010
-    setattr(FakeMultipart, "complete", _complete)  # noqa: B010
+    install(FakeKey, "value", property(value.fget, set_value))
+    install(FakeMultipart, "complete", _complete)
 
 
 def _complete(self: Any, body: Any) -> tuple[JoinedObject, str, tuple[str, str, int] | None]:

@@ -37,7 +37,7 @@ def original(patch: str, owner: Any, name: str, parameters: Sequence[str] | None
     None when it is not called (a class, a module).
     """
     where = f"{getattr(owner, '__name__', type(owner).__name__)}.{name}"
-    if not hasattr(owner, name):
+    if getattr(owner, name, None) is None:
         raise MotoPatchError(f"emulator patch {patch}: moto {moto_version()} has no {where}")
     value = inspect.getattr_static(owner, name)
     if parameters is not None and not is_installed(value):

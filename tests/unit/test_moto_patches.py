@@ -12,10 +12,13 @@ from moto.dynamodb import models as dynamodb
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server import threaded_moto_server, werkzeug_app
+from moto.s3.models import FakeKey, FakeMultipart
+from moto.s3.responses import S3Response
 from moto.sqs import models as sqs
 from werkzeug.serving import WSGIRequestHandler
 
 from infra.local import emulator_fixes as fixes
+from infra.local import emulator_objects as objects
 from infra.local import emulator_speedups as speedups
 from infra.local.moto_patches import MotoPatchError, moto_version
 
@@ -41,6 +44,10 @@ TARGETS: list[tuple[Callable[[], None], Any, str]] = [
     (speedups._connections_kept_alive, werkzeug_app, "MotoRequestHandler"),
     (speedups._connections_kept_alive, WSGIRequestHandler, "run_wsgi"),
     (speedups._connections_kept_alive, werkzeug_app.MotoRequestHandler, "make_environ"),
+    (objects._get_object_streamed, S3Response, "get_object"),
+    (objects._get_object_streamed, S3Response, "_get_key"),
+    (objects._multipart_joined_on_disk, FakeKey, "value"),
+    (objects._multipart_joined_on_disk, FakeMultipart, "complete"),
 ]
 
 
