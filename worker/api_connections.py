@@ -23,6 +23,10 @@ from urllib.parse import urlsplit
 from fanout.errors import ConfigError
 
 USER_AGENT = "fanout-worker"
+# What a call reads of an answer's body: the request spec's capture looks into it (a JSON body
+# cut here is no longer JSON, and captures nothing) and the DLQ keeps an excerpt of it; an API
+# answering a row with more is not sending a record's reply, and the worker's memory stays bounded.
+MAX_RESPONSE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class ApiConnections:
         try:
             connection.request("POST", self.path, body=body, headers={"User-Agent": USER_AGENT, **headers})
             answer = connection.getresponse()
-            return Response(answer.status, answer.headers, answer.read())
+            return Response(answer.status, answer.headers, _read_body(connection, answer))
         except BaseException:
             # Whatever was half sent or half read, the next call starts on a new connection.
             connection.close()
@@ -77,6 +81,16 @@ class ApiConnections:
             # rather than fail a call on it. http.client reopens a closed one by itself.
             connection.close()
         return connection
+
+
+def _read_body(connection: http.client.HTTPConnection, answer: http.client.HTTPResponse) -> bytes:
+    """The answer's body, up to MAX_RESPONSE_BYTES: a longer one is cut, and its connection
+    closed rather than read to the end (the next call opens another)."""
+    body = answer.read(MAX_RESPONSE_BYTES + 1)
+    if len(body) <= MAX_RESPONSE_BYTES:
+        return body
+    connection.close()
+    return body[:MAX_RESPONSE_BYTES]
 
 
 def _closed_by_server(sock: socket.socket) -> bool:

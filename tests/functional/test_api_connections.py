@@ -12,7 +12,7 @@ import pytest
 
 from fanout.errors import PermanentError
 from infra.demo.job import DemoApiProcess
-from worker.api_connections import ApiConnections
+from worker.api_connections import MAX_RESPONSE_BYTES, ApiConnections
 
 _ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
@@ -121,3 +121,28 @@ def test_an_api_that_does_not_answer_times_out_and_the_next_call_starts_afresh()
 def test_an_api_url_that_is_not_http_is_refused_at_once(url: str) -> None:
     with pytest.raises(PermanentError, match="http"):
         ApiConnections(url, 1.0)
+
+
+def test_a_longer_answer_than_the_bound_is_cut_and_the_next_call_goes_through() -> None:
+    # GIVEN a server answering the first call with more than MAX_RESPONSE_BYTES, then briefly
+    calls: list[int] = []
+
+    def handle(connection: socket.socket) -> None:
+        with connection:
+            while connection.recv(65536):
+                calls.append(1)
+                size = MAX_RESPONSE_BYTES + 10 if len(calls) == 1 else 2
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode()
+                try:
+                    connection.sendall(head + b"x" * size)
+                except OSError:
+                    return
+
+    with _server(handle) as url:
+        connections = ApiConnections(url, 5.0)
+        # WHEN two calls are made
+        first = connections.post(b"{}", {})
+        second = connections.post(b"{}", {})
+    # THEN the first body is cut at the bound, and the second call gets its answer whole
+    assert len(first.body) == MAX_RESPONSE_BYTES
+    assert (second.status, second.body) == (200, b"xx")
