@@ -30,6 +30,26 @@ class Row:
 
 
 @dataclass(frozen=True)
+class RequestRef:
+    """The request spec a job's rows are sent with: one object version, pinned for the job's life."""
+
+    bucket: str
+    key: str
+    version: str  # the S3 VersionId ("" where the bucket keeps none)
+
+    def to_json(self) -> list[str]:
+        return [self.bucket, self.key, self.version]
+
+    @classmethod
+    def from_json(cls, value: Any) -> RequestRef:
+        bucket, key, version = value
+        return cls(str(bucket), str(key), str(version))
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}" + (f" (version {self.version})" if self.version else "")
+
+
+@dataclass(frozen=True)
 class WorkMessage:
     """A group of rows of one job; `seq` numbers the messages of a job from 1."""
 
@@ -38,6 +58,7 @@ class WorkMessage:
     columns: tuple[str, ...]
     rows: tuple[Row, ...]
     failures: dict[int, RowFailure] = field(default_factory=dict)
+    request: RequestRef | None = None  # None: the default request
     # The body as the splitter already encoded it (each row is encoded once, for its size).
     encoded: str | None = field(default=None, compare=False, repr=False)
 
@@ -49,9 +70,8 @@ class WorkMessage:
     def to_body(self) -> str:
         if self.encoded is not None:
             return self.encoded
-        return message_body(
-            self.job_id, self.seq, self.columns, [row_json(r) for r in self.rows], self.failures
-        )
+        rows = [row_json(r) for r in self.rows]
+        return message_body(self.job_id, self.seq, self.columns, rows, self.failures, self.request)
 
     @classmethod
     def from_body(cls, body: str) -> WorkMessage:
@@ -62,7 +82,8 @@ class WorkMessage:
             columns = tuple(str(c) for c in data["cols"])
             rows = tuple(Row(int(n), tuple(str(v) for v in values)) for n, values in data["rows"])
             failures = {int(n): f for n, f in data.get("failures", {}).items()}
-            return cls(str(data["job"]), int(data["seq"]), columns, rows, failures)
+            request = RequestRef.from_json(data["req"]) if "req" in data else None
+            return cls(str(data["job"]), int(data["seq"]), columns, rows, failures, request)
         except PermanentError:
             raise
         except (ValueError, KeyError, TypeError) as exc:
@@ -71,7 +92,7 @@ class WorkMessage:
     def with_rows(self, numbers: set[int], failures: dict[int, RowFailure]) -> WorkMessage:
         """The same message narrowed to some of its rows, carrying why they failed."""
         rows = tuple(row for row in self.rows if row.number in numbers)
-        return WorkMessage(self.job_id, self.seq, self.columns, rows, failures)
+        return WorkMessage(self.job_id, self.seq, self.columns, rows, failures, self.request)
 
 
 def _compact(value: Any) -> str:
@@ -89,9 +110,13 @@ def message_body(
     columns: tuple[str, ...],
     row_jsons: list[str],
     failures: dict[int, RowFailure] | None = None,
+    request: RequestRef | None = None,
 ) -> str:
     """A message body from rows already encoded with row_json."""
-    head = _compact({"v": MESSAGE_FORMAT_VERSION, "job": job_id, "seq": seq, "cols": list(columns)})
+    fields: dict[str, Any] = {"v": MESSAGE_FORMAT_VERSION, "job": job_id, "seq": seq, "cols": list(columns)}
+    if request is not None:
+        fields["req"] = request.to_json()
+    head = _compact(fields)
     body = head[:-1] + ',"rows":[' + ",".join(row_jsons) + "]"
     if failures:
         body += ',"failures":' + _compact({str(n): f for n, f in failures.items()})

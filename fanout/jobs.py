@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from fanout.contract import RequestRef
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -67,6 +69,8 @@ class Job:
     invocation_failures: int = 0
     last_invocation_failure: str = ""
     source_bytes: int = 0  # the size of the object being split, once a checkpoint says
+
+    request: RequestRef | None = None  # the request spec's pinned version; None: the default request
 
     @property
     def rows_estimate(self) -> int | None:
@@ -130,6 +134,7 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         invocation_failures=_n(item, "invocation_failures"),
         source_bytes=_n(item, "source_bytes"),
         last_invocation_failure=item.get("last_invocation_failure", {}).get("S", ""),
+        request=RequestRef.from_json([v["S"] for v in item["request"]["L"]]) if "request" in item else None,
     )
 
 
@@ -230,6 +235,18 @@ class JobStore:
                 ":now": {"S": now_iso()},
                 ":so": {"N": str(checkpoint.source_offset)},
                 ":sb": {"N": str(source_bytes)},
+            },
+        )
+
+    def set_request(self, job_id: str, request: RequestRef) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET #r = :r, updated_at = :now",
+            ExpressionAttributeNames={"#r": "request"},
+            ExpressionAttributeValues={
+                ":r": {"L": [{"S": part} for part in request.to_json()]},
+                ":now": {"S": now_iso()},
             },
         )
 

@@ -156,6 +156,11 @@ class RequestRenderer:
             else:
                 self._headers.append((name, template.bind(self._index, _header_cell), self._blank(template)))
 
+    @property
+    def origin(self) -> Origin:
+        """Where this spec's requests go: the API URL's origin, or its own absolute URL's."""
+        return self._origin
+
     def _blank(self, template: Template) -> int | None:
         """The cell whose emptiness leaves a whole-placeholder value out (`empty: null|omit`)."""
         whole = template.whole

@@ -68,6 +68,7 @@ class SplitterSettings:
     # The job's results are combined by whoever reports it, the splitter too (fanout/reports.py).
     ledger_table: str
     results_mode: str
+    default_request: str = ""  # the spec under requests/ for files that name none; empty: the default
 
     @property
     def round_messages(self) -> int:
@@ -96,6 +97,7 @@ class SplitterSettings:
             worker_batch_size=_int(env, "WORKER_BATCH_SIZE", 1, 10_000),
             ledger_table=_text(env, "LEDGER_TABLE"),
             results_mode=_results_mode(env),
+            default_request=_optional_text(env, "DEFAULT_REQUEST"),
         )
 
 

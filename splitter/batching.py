@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from fanout.contract import Row, WorkMessage, encoded_size, message_body, row_json
+from fanout.contract import RequestRef, Row, WorkMessage, encoded_size, message_body, row_json
 from fanout.limits import SQS_SEND_BATCH_MAX_BYTES, SQS_SEND_BATCH_MAX_ENTRIES
 
 # Headroom under the queue's limit: message attributes and the JSON of a large sequence number.
@@ -35,12 +35,14 @@ class MessageBuilder:
         rows_per_message: int,
         max_bytes: int,
         first_seq: int = 1,
+        request: RequestRef | None = None,
     ) -> None:
         self._job_id = job_id
+        self._request = request
         self._columns = columns
         self._rows_per_message = rows_per_message
         self._limit = max_bytes - MESSAGE_SIZE_MARGIN_BYTES
-        self._overhead = encoded_size(WorkMessage(job_id, 0, columns, ()).to_body())
+        self._overhead = encoded_size(WorkMessage(job_id, 0, columns, (), request=request).to_body())
         self._next_seq = first_seq
         self._rows: list[Row] = []
         self._encoded: list[str] = []
@@ -79,8 +81,9 @@ class MessageBuilder:
             yield self._take()
 
     def _take(self) -> WorkMessage:
-        body = message_body(self._job_id, self._next_seq, self._columns, self._encoded)
-        message = WorkMessage(self._job_id, self._next_seq, self._columns, tuple(self._rows), encoded=body)
+        seq, rows = self._next_seq, tuple(self._rows)
+        body = message_body(self._job_id, seq, self._columns, self._encoded, request=self._request)
+        message = WorkMessage(self._job_id, seq, self._columns, rows, request=self._request, encoded=body)
         self._next_seq += 1
         self._rows, self._encoded = [], []
         self._size = self._overhead

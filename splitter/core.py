@@ -21,13 +21,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fanout.contract import Row, WorkMessage, job_id_for
-from fanout.errors import ConfigError, PermanentError
+from fanout.cells import CellError
+from fanout.contract import RequestRef, Row, WorkMessage, job_id_for
+from fanout.errors import ConfigError, InputError, PermanentError
 from fanout.formats import CsvFormat
-from fanout.jobs import SPLITTING, JobStore, SplitCheckpoint
+from fanout.jobs import SPLITTING, Job, JobStore, SplitCheckpoint
 from fanout.limits import SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.metrics import MetricsTarget
 from fanout.queues import max_message_bytes, send_message_batch
+from fanout.rendering import UNNAMED_ENDPOINT, RequestRenderer
+from fanout.request_spec import RequestSpec
+from fanout.request_store import RequestStore, requested
 from fanout.results import REJECTS_PREFIX, rejects_key
 from fanout.s3_objects import MultipartWriter, list_objects
 from fanout.s3events import ObjectRef, object_version
@@ -96,6 +100,7 @@ class Splitter:
         # The job of the split under way (or last begun): what an invocation failure is noted on.
         self.job_in_hand: str | None = None
         self._source: ObjectBytes | None = None  # what the split under way reads
+        self._requests = RequestStore(s3)
 
     def split(self, ref: ObjectRef, time_left: Callable[[], float] = lambda: float("inf")) -> SplitResult:
         self.job_in_hand = None
@@ -115,7 +120,8 @@ class Splitter:
         self._progress = SplitProgress(self._metrics_target)
         try:
             fmt = self._settings.csv_format.overridden_by(head.get("Metadata", {}))
-            self._split(ref, head, fmt, job.checkpoint, result, time_left)
+            request = self._request_for(job, head)
+            self._split(ref, head, fmt, job.checkpoint, result, time_left, request)
         except ConfigError:
             raise  # the deployment's fault, not the file's: the job waits for a fix
         except PermanentError as exc:
@@ -129,6 +135,18 @@ class Splitter:
             self._progress.publish()
         return result
 
+    def _request_for(self, job: Job, head: Any) -> tuple[RequestRef, RequestSpec] | None:
+        """The job's spec: pinned in its record by an earlier invocation, else the one the file asks for."""
+        if job.request is not None:
+            return job.request, self._requests.load(job.request)
+        asked = requested(head.get("Metadata", {}), self._settings.default_request)
+        if asked is None:
+            return None
+        pinned, spec = self._requests.pin(job.bucket, *asked)
+        # Recorded before any message goes out: a later invocation sends with the same version.
+        self._jobs.set_request(job.job_id, pinned)
+        return pinned, spec
+
     def _split(
         self,
         ref: ObjectRef,
@@ -137,6 +155,7 @@ class Splitter:
         checkpoint: SplitCheckpoint | None,
         result: SplitResult,
         time_left: Callable[[], float],
+        request: tuple[RequestRef, RequestSpec] | None,
     ) -> None:
         resume = None
         if checkpoint:
@@ -144,12 +163,14 @@ class Splitter:
         start_offset = resume.offset if resume else 0
         source = self._source = ObjectBytes(self._s3, ref, head, start_offset, READ_CHUNK_BYTES)
         records = CsvRecords(self._counted(source), fmt, resume)
+        renderer = _renderer(request, records.columns)
         builder = MessageBuilder(
             result.job_id,
             records.columns,
             self._settings.rows_per_message,
             self._message_limit(),
             first_seq=checkpoint.next_seq if checkpoint else 1,
+            request=request[0] if request else None,
         )
         rejected = checkpoint.rows_rejected if checkpoint else 0
         segment = _Segment()
@@ -164,6 +185,8 @@ class Splitter:
         )
         for record in records:
             next_row = record.number + 1
+            if renderer is not None and not isinstance(record, Rejected):
+                record = unless_unsendable(renderer, result.job_id, record)
             if isinstance(record, Rejected):
                 segment.rejects.append(record)
             else:
@@ -261,7 +284,7 @@ class Splitter:
 
     def _write_rejects_part(self, bucket: str, job_id: str, offset: int, rejects: list[Rejected]) -> None:
         out = io.StringIO()
-        csv.writer(out).writerows([r.number, r.reason, r.excerpt] for r in rejects)
+        csv.writer(out).writerows([r.number, r.reason, r.excerpt, r.column] for r in rejects)
         key = f"{REJECTS_PREFIX}{job_id}/part-{offset:015d}.csv"
         self._s3.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
 
@@ -270,8 +293,29 @@ class Splitter:
         (written part by part, so memory stays one upload part)."""
         keys = sorted(obj["Key"] for obj in list_objects(self._s3, bucket, f"{REJECTS_PREFIX}{job_id}/"))
         with MultipartWriter(self._s3, bucket, rejects_key(job_id)) as target:
-            target.write(b"row_number,reason,excerpt\r\n")
+            target.write(b"row_number,reason,excerpt,column\r\n")
             for key in keys:
                 target.write(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         for key in keys:
             self._s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _renderer(
+    request: tuple[RequestRef, RequestSpec] | None, columns: tuple[str, ...]
+) -> RequestRenderer | None:
+    """The job's spec bound to the file's columns (the API URL does not change what is rejected)."""
+    if request is None:
+        return None
+    try:
+        return RequestRenderer(request[1], columns, UNNAMED_ENDPOINT)
+    except InputError as exc:
+        raise InputError(f"request spec {request[0]}: {exc}") from None
+
+
+def unless_unsendable(renderer: RequestRenderer, job_id: str, row: Row) -> Row | Rejected:
+    """The row, or its rejection if a cell cannot be sent as the spec says (before anything is sent)."""
+    try:
+        renderer.render(job_id, row)
+    except CellError as exc:
+        return Rejected(row.number, str(exc), exc.excerpt, exc.column)
+    return row

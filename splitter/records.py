@@ -34,6 +34,7 @@ class Rejected:
     number: int
     reason: str
     excerpt: str
+    column: str = ""  # the column whose cell could not become what the request spec asks
 
 
 @dataclass(frozen=True)

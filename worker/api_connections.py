@@ -15,12 +15,11 @@ import select
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from urllib.parse import urlsplit
 
-from fanout.errors import ConfigError
+from fanout.errors import ConfigError, InputError
+from fanout.rendering import Endpoint, Origin
 
 USER_AGENT = "fanout-worker"
 # What a call reads of an answer's body: the request spec's capture looks into it (a JSON body
@@ -37,34 +36,38 @@ class Response:
 
 
 class ApiConnections:
-    """POSTs to one URL; each thread keeps its own connection open between calls."""
+    """Sends requests; each thread keeps its own connection to each origin open between calls.
+
+    The API URL's origin is the usual one; a request spec's absolute URL may name another.
+    """
 
     def __init__(self, url: str, timeout_s: float) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"API_URL must be http(s)://host/...: {url!r}")
+        try:
+            self.endpoint = Endpoint.parse(url)
+        except InputError:
+            raise ConfigError(f"API_URL must be http(s)://host/...: {url!r}") from None
         self.timeout_s = timeout_s
-        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self.url = f"{parts.scheme}://{parts.netloc}{self.path}"  # what a signature covers
-        # The timeout bounds the connect and every read and write, as urllib3's did.
-        self._open: Callable[[], http.client.HTTPConnection]
-        if parts.scheme == "https":
-            self._open = partial(
-                http.client.HTTPSConnection,
-                parts.hostname,
-                parts.port,
-                timeout=timeout_s,
-                context=ssl.create_default_context(),
-            )
-        else:
-            self._open = partial(http.client.HTTPConnection, parts.hostname, parts.port, timeout=timeout_s)
         self._local = threading.local()
 
+    @property
+    def origin(self) -> Origin:
+        return self.endpoint.origin
+
+    @property
+    def path(self) -> str:
+        return (self.endpoint.path or "/") + (f"?{self.endpoint.query}" if self.endpoint.query else "")
+
     def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
+        """A POST to the API URL itself (today's request)."""
+        return self.send(self.origin, "POST", self.path, body, headers)
+
+    def send(
+        self, origin: Origin, method: str, target: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> Response:
         """One call, its answer read whole. Raises OSError or http.client.HTTPException."""
-        connection = self._connection()
+        connection = self._connection(origin)
         try:
-            connection.request("POST", self.path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+            connection.request(method, target, body=body, headers={"User-Agent": USER_AGENT, **headers})
             answer = connection.getresponse()
             return Response(answer.status, answer.headers, _read_body(connection, answer))
         except BaseException:
@@ -72,15 +75,27 @@ class ApiConnections:
             connection.close()
             raise
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+    def _connection(self, origin: Origin) -> http.client.HTTPConnection:
+        opened: dict[Origin, http.client.HTTPConnection] | None = getattr(self._local, "connections", None)
+        if opened is None:
+            opened = self._local.connections = {}
+        connection = opened.get(origin)
         if connection is None:
-            connection = self._local.connection = self._open()
+            connection = opened[origin] = self._open(origin)
         elif connection.sock is not None and _closed_by_server(connection.sock):
             # An idle connection the server has closed (or sent to unasked): open another
             # rather than fail a call on it. http.client reopens a closed one by itself.
             connection.close()
         return connection
+
+    def _open(self, origin: Origin) -> http.client.HTTPConnection:
+        # The timeout bounds the connect and every read and write, as urllib3's did.
+        if origin.scheme == "https":
+            context = ssl.create_default_context()
+            return http.client.HTTPSConnection(
+                origin.host, origin.port, timeout=self.timeout_s, context=context
+            )
+        return http.client.HTTPConnection(origin.host, origin.port, timeout=self.timeout_s)
 
 
 def _read_body(connection: http.client.HTTPConnection, answer: http.client.HTTPResponse) -> bytes:

@@ -24,6 +24,7 @@ from fanout.aws_clients import WORKER_CLIENTS
 from fanout.contract import Row, RowFailure, WorkMessage
 from fanout.errors import PermanentError, RetryableError
 from fanout.failures import FailedMessages
+from fanout.jobs import now_iso
 from fanout.lambda_time import time_left
 from fanout.limits import LAMBDA_MAX_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.metrics import MetricSet, MetricsTarget
@@ -35,6 +36,7 @@ from worker.calls import add_calls
 from worker.flusher import LedgerFlusher
 from worker.ledger import Change, Ledger, Outcome
 from worker.poster import RowPoster, RowResult
+from worker.renderers import Renderers, Sending
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -70,8 +72,10 @@ class Worker:
         metrics_target: MetricsTarget,
         reporter: JobReporter,
         failures: FailedMessages,
+        renderers: Renderers,
     ) -> None:
         self._poster = poster
+        self._renderers = renderers
         self._ledger = ledger
         self._sqs = sqs
         self._dlq_url = dlq_url
@@ -141,8 +145,8 @@ class Worker:
         settled = self._ledger.settled_many(m.key for _, m in parsed.values())
         flusher.known.update(settled)
 
-        def post(message: WorkMessage, row: Row) -> RowResult:
-            result = self._poster.post(message.job_id, message.columns, row, post_by)
+        def post(sending: Sending, message: WorkMessage, row: Row) -> RowResult:
+            result = self._poster.post(sending.renderer, sending.auth, message.job_id, row, post_by)
             flusher.add(message, result)
             return result
 
@@ -151,9 +155,13 @@ class Worker:
             done = settled[message.key]
             # A redriven message (it carries its failures) tries its failed rows again.
             skip = done.posted if message.failures else done.posted | done.failed
-            futures = [
-                self._pool.submit(post, message, row) for row in message.rows if row.number not in skip
-            ]
+            rows = [row for row in message.rows if row.number not in skip]
+            try:
+                sending = self._renderers.for_message(message)
+            except (PermanentError, RetryableError) as exc:
+                started[message_id] = _Message(record, message, _unsent(rows, exc))
+                continue
+            futures = [self._pool.submit(post, sending, message, row) for row in rows]
             started[message_id] = _Message(record, message, futures)
         return started
 
@@ -238,6 +246,20 @@ def _parse_all(
         except PermanentError as exc:
             unreadable.append((record, str(exc)))
     return readable, unreadable
+
+
+def _unsent(rows: list[Row], exc: PermanentError | RetryableError) -> list[Future[RowResult]]:
+    """The rows of a message whose request spec cannot be had: failed now if it is gone or invalid,
+    otherwise open until a later delivery reads it (the last one sends them to the DLQ with why)."""
+    log.warning("request spec unavailable: %s", exc)
+    permanent = isinstance(exc, PermanentError)
+    unsent = []
+    for row in rows:
+        failure = RowFailure(status=None, error=str(exc), attempts=0, at=now_iso())
+        future: Future[RowResult] = Future()
+        future.set_result(RowResult(row.number, posted=False, permanent=permanent, failure=failure))
+        unsent.append(future)
+    return unsent
 
 
 def lambda_deadline(time_left: Callable[[], float]) -> Callable[[], float]:

@@ -18,6 +18,7 @@ from fanout.jobs import JobStore
 from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
+from fanout.request_store import RequestStore
 from fanout.results_combine import ResultsCombiner
 from fanout.settings import WorkerSettings
 from worker.api_connections import ApiConnections
@@ -25,6 +26,7 @@ from worker.authenticators import Authenticators
 from worker.core import Worker
 from worker.ledger import Ledger
 from worker.poster import RowPoster
+from worker.renderers import Renderers
 from worker.responses import RetryPolicy
 from worker.results_log import ResultsLog
 from worker.secrets import SecretStore
@@ -64,6 +66,7 @@ def build(
     )
     sqs = session.client("sqs", config=config)
     target = MetricsTarget.from_env(env, metrics_sink)
+    renderers = Renderers(RequestStore(s3), poster.endpoint, authenticators, auth)
     worker = Worker(
         poster,
         ledger,
@@ -74,6 +77,7 @@ def build(
         target,
         reporter,
         FailedMessages(sqs, jobs, target, metrics.WORKER_FAILURES, logging.getLogger("fanout.worker")),
+        renderers,
     )
     # What is built here lives as long as the execution environment, and boto3's clients and
     # their service models are most of the heap: every full collection walked them, with every

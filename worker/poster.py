@@ -1,23 +1,26 @@
-"""Posting one row to the API, with the retries one delivery allows.
+"""Sending one row's request to the API, with the retries one delivery allows.
 
-The calls go over one kept-alive connection per posting thread (worker/api_connections.py,
-through http.client: measured in bench/, the transports above it cost the worker twice the
-CPU per row and more). The contract is the same as with `requests`: a timeout on every call, the
-JSON body, Content-Type and Idempotency-Key, no redirects followed, no retries but ours.
+The request (method, URL, headers, body, outcome rules, auth) is what the job's request spec
+renders for the row (fanout/rendering.py; today's POST by default). The calls go over one
+kept-alive connection per posting thread and origin (worker/api_connections.py, through
+http.client: measured in bench/, the transports above it cost the worker twice the CPU per row
+and more). The contract is the same as with `requests`: a timeout on every call, no redirects
+followed, no retries but ours.
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from fanout.contract import Row, RowFailure, idempotency_key, row_payload
+from fanout.cells import CellError
+from fanout.contract import Row, RowFailure
 from fanout.errors import FanoutError, PermanentError
 from fanout.jobs import now_iso
 from fanout.outcomes import Verdict
+from fanout.rendering import Endpoint, Request, RequestRenderer
 from fanout.results import FAILED, POSTED, RowRecord
 from worker.api_connections import USER_AGENT, ApiConnections, Response
 from worker.auth import Authenticator, OutgoingCall, mask_credentials
@@ -73,18 +76,35 @@ class RowPoster:
         self._auth = auth  # what authenticates each call, if the API wants that
 
     @property
+    def endpoint(self) -> Endpoint:
+        return self._connections.endpoint
+
+    @property
+    def auth(self) -> Authenticator | None:
+        """The stack's own credential (ApiAuthSecretArn), for calls to the API URL's origin."""
+        return self._auth
+
+    @property
     def timeout_s(self) -> float:
         return self._connections.timeout_s
 
     def post(
-        self, job_id: str, columns: tuple[str, ...], row: Row, time_left: Callable[[], float]
+        self,
+        renderer: RequestRenderer,
+        auth: Authenticator | None,
+        job_id: str,
+        row: Row,
+        time_left: Callable[[], float],
     ) -> RowResult:
-        """Posts until success, a permanent refusal, the attempt limit, or too little time is left."""
-        body = json.dumps(row_payload(columns, row.values), ensure_ascii=False).encode("utf-8")
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": idempotency_key(job_id, row.number),
-        }
+        """Sends until success, a permanent refusal, the attempt limit, or too little time is left.
+
+        `auth` authenticates the calls (worker/renderers.py picks it for the job's spec)."""
+        try:
+            request = renderer.render(job_id, row)
+        except CellError as exc:
+            # The splitter rejects such rows before they are sent; this is a message edited since.
+            unsent = RowFailure(status=None, error=f"not sent: {exc}", attempts=0, at=now_iso())
+            return RowResult(row.number, posted=False, permanent=True, failure=unsent)
         failure: RowFailure | None = None
         # Throttled calls (429, 503) are retried within the time left rather than counted against
         # the attempt limit: the API asked for patience, it did not refuse the row.
@@ -96,7 +116,7 @@ class RowPoster:
             tries += 1
             with self._limiter.permit() as permit:
                 started = time.perf_counter()
-                classified, last, response = self._attempt(body, headers, tries)
+                classified, last, response = self._attempt(request, auth, tries)
                 latency_ms = (time.perf_counter() - started) * 1000.0
                 permit.throttled = classified.throttle
             throttled += classified.throttle
@@ -131,12 +151,12 @@ class RowPoster:
         )
 
     def _attempt(
-        self, body: bytes, headers: dict[str, str], attempt: int
+        self, request: Request, auth: Authenticator | None, attempt: int
     ) -> tuple[Classified, RowFailure | None, Response | None]:
         """What the call's answer means, why it failed if it did, and the answer if there was one."""
         started = time.perf_counter()
         try:
-            response, credentials, renewed = self._send(body, headers, started, attempt)
+            response, credentials, renewed = self._send(request, auth, started, attempt)
         except (OSError, http.client.HTTPException) as exc:
             self.calls.record(None, started, attempt)
             classified = classify_exception(exc)
@@ -151,11 +171,11 @@ class RowPoster:
             failure = RowFailure(status=None, error=classified.reason, attempts=attempt, at=now_iso())
             return classified, failure, None
         self.calls.record(response.status, started, attempt)
-        classified = classify_status(response.status, response.headers)
+        classified = classify_status(response.status, response.headers, request.outcomes)
         if classified.verdict is Verdict.SUCCESS:
             return classified, None, response
-        if self._auth is not None and response.status in AUTH_REFUSED_STATUSES:
-            reason = f"{classified.reason}: {self._auth.refusal(response.status, renewed)}"
+        if auth is not None and response.status in AUTH_REFUSED_STATUSES:
+            reason = f"{classified.reason}: {auth.refusal(response.status, renewed)}"
             classified = replace(classified, reason=reason)
         excerpt = response.body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
         failure = RowFailure(
@@ -169,20 +189,25 @@ class RowPoster:
         return classified, failure, response
 
     def _send(
-        self, body: bytes, headers: dict[str, str], started: float, attempt: int
+        self, request: Request, auth: Authenticator | None, started: float, attempt: int
     ) -> tuple[Response, Mapping[str, str], bool]:
         """The call, authenticated; after a 401, once more with renewed credentials where there are
         any (an expired or revoked token). Returns the answer, the credentials sent, and whether
         they were renewed."""
-        if self._auth is None:
-            return self._connections.post(body, headers), {}, False
-        credentials = self._auth.headers_for(self._outgoing(body, headers))
-        response = self._connections.post(body, {**headers, **credentials})
-        if response.status != 401 or not self._auth.renew(credentials):
+        if auth is None:
+            return self._call(request, request.headers), {}, False
+        credentials = auth.headers_for(_outgoing(request))
+        response = self._call(request, {**request.headers, **credentials})
+        if response.status != 401 or not auth.renew(credentials):
             return response, credentials, False
         self.calls.record(response.status, started, attempt)
-        credentials = self._auth.headers_for(self._outgoing(body, headers))
-        return self._connections.post(body, {**headers, **credentials}), credentials, True
+        credentials = auth.headers_for(_outgoing(request))
+        return self._call(request, {**request.headers, **credentials}), credentials, True
 
-    def _outgoing(self, body: bytes, headers: dict[str, str]) -> OutgoingCall:
-        return OutgoingCall("POST", self._connections.url, {"User-Agent": USER_AGENT, **headers}, body)
+    def _call(self, request: Request, headers: Mapping[str, str]) -> Response:
+        return self._connections.send(request.origin, request.method, request.target, request.body, headers)
+
+
+def _outgoing(request: Request) -> OutgoingCall:
+    headers = {"User-Agent": USER_AGENT, **request.headers}
+    return OutgoingCall(request.method, request.url, headers, request.body or b"")

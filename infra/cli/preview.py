@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fanout.auth_spec import masked_headers
-from fanout.cells import CellError
-from fanout.contract import Row
 from fanout.errors import InputError
 from fanout.rendering import UNNAMED_ENDPOINT, Endpoint, Request, RequestRenderer
 from fanout.request_spec import DEFAULT_REQUEST, RequestSpec, check_auth_destination
@@ -20,6 +18,7 @@ from infra.cli.flags import add_format_flags, add_secret_flag, format_metadata, 
 from infra.cli.preflight import check_csv, file_chunks
 from infra.cli.request_files import read_request_file
 from infra.cli.run_job import stack_format
+from splitter.core import unless_unsendable
 from splitter.records import CsvRecords, Rejected
 
 DEFAULT_ROWS = 5
@@ -107,27 +106,21 @@ def preview(
     for record in records:
         total += 1
         line: dict[str, Any] | None = None
+        if not isinstance(record, Rejected):
+            record = unless_unsendable(renderer, JOB_STANDIN, record)
         if isinstance(record, Rejected):
             line = {"row": record.number, "rejected": record.reason, "excerpt": record.excerpt}
-        else:
-            try:
-                request = renderer.render(JOB_STANDIN, record)
-            except CellError as exc:
-                line = rejection(record, exc)
-            else:
-                if shown < rows:
-                    line = request_line(record.number, request)
-                    shown += 1
+            if record.column:
+                line["column"] = record.column
+        elif shown < rows:
+            line = request_line(record.number, renderer.render(JOB_STANDIN, record))
+            shown += 1
         if line is not None:
             rejected += "rejected" in line
             print(json.dumps(line, ensure_ascii=False), file=out)
     print(
         f"preview: {path}: {total} rows, {shown} requests shown, {rejected} rows would be rejected", file=err
     )
-
-
-def rejection(row: Row, exc: CellError) -> dict[str, Any]:
-    return {"row": row.number, "rejected": str(exc), "column": exc.column, "excerpt": exc.excerpt}
 
 
 def request_line(number: int, request: Request) -> dict[str, Any]:

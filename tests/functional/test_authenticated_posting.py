@@ -13,6 +13,8 @@ from botocore.credentials import Credentials
 
 from fanout.auth_spec import AuthSpec, Header, OAuth2, SigV4
 from fanout.contract import Row
+from fanout.rendering import RequestRenderer
+from fanout.request_spec import DEFAULT_REQUEST
 from infra.demo.api import DemoApi
 from infra.local.endpoint import EMULATOR_CREDENTIALS
 from infra.local.stack import LOCAL_REGION, LOCAL_STACK_NAME
@@ -52,13 +54,13 @@ def poster_for(session: boto3.Session, api: DemoApi, spec: AuthSpec) -> RowPoste
 
 
 def post_rows(poster: RowPoster, rows: int) -> list[RowResult]:
+    renderer = RequestRenderer(DEFAULT_REQUEST, COLUMNS, poster.endpoint)
+
+    def post(n: int) -> RowResult:
+        return poster.post(renderer, poster.auth, "job", Row(n, (str(n), f"row {n}")), lambda: 60.0)
+
     with ThreadPoolExecutor(8) as pool:
-        return list(
-            pool.map(
-                lambda n: poster.post("job", COLUMNS, Row(n, (str(n), f"row {n}")), lambda: 60.0),
-                range(1, rows + 1),
-            )
-        )
+        return list(pool.map(post, range(1, rows + 1)))
 
 
 def failures(results: list[RowResult]) -> list[str]:

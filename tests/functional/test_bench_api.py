@@ -8,6 +8,8 @@ import socket
 import requests
 
 from fanout.contract import Row
+from fanout.rendering import RequestRenderer
+from fanout.request_spec import DEFAULT_REQUEST
 from infra.demo.job import DemoApiProcess
 from worker.api_connections import ApiConnections
 from worker.poster import RowPoster
@@ -40,7 +42,8 @@ def test_a_refused_connection_is_retried_then_reported_with_its_reason() -> None
         sleep=lambda s: None,
     )
     # WHEN a row is posted
-    result = poster.post("job", ("id",), Row(1, ("1",)), lambda: 60.0)
+    renderer = RequestRenderer(DEFAULT_REQUEST, ("id",), poster.endpoint)
+    result = poster.post(renderer, None, "job", Row(1, ("1",)), lambda: 60.0)
     # THEN it is not posted, both attempts were made, and the reason says why
     assert not result.posted and not result.permanent
     assert result.failure is not None

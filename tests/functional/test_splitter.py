@@ -75,7 +75,7 @@ def test_bad_records_are_rejected_into_the_rejects_file(session: boto3.Session, 
         Bucket=stack.outputs["DataBucketName"], Key=f"rejects/{job.job_id}.csv"
     )
     rejects = list(csv.reader(io.StringIO(body["Body"].read().decode())))
-    assert rejects[0] == ["row_number", "reason", "excerpt"]
+    assert rejects[0] == ["row_number", "reason", "excerpt", "column"]
     assert [r[0] for r in rejects[1:]] == ["2", "3"]
     assert rejects[1][1] == "expected 2 fields, found 1"
     assert "not valid utf-8" in rejects[2][1]
