@@ -137,11 +137,6 @@ def idempotency_key(job_id: str, row_number: int) -> str:
 ANNOTATION_PREFIX = "_fanout_"
 
 
-def row_payload(columns: tuple[str, ...], values: tuple[str, ...]) -> dict[str, str]:
-    """The JSON object posted for a row: each header name mapped to the row's value."""
-    return {c: v for c, v in zip(columns, values, strict=True) if not c.startswith(ANNOTATION_PREFIX)}
-
-
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 from fanout.contract import job_id_for
 from fanout.errors import InputError
-from infra.cli.flags import add_format_flags, format_metadata
-from infra.cli.run_job import drop_file
+from infra.cli.flags import add_format_flags, add_request_flag, format_metadata
+from infra.cli.preflight import check_csv
+from infra.cli.request_files import read_request_file
+from infra.cli.run_job import drop_file, stack_format
 from infra.ops.stack_ref import add_stack_flags, connect
 
 
@@ -21,6 +23,7 @@ def register(commands: Any) -> None:
         "prints the job id.",
     )
     cmd.add_argument("file", type=Path, metavar="FILE", help="a .csv file")
+    add_request_flag(cmd)
     add_format_flags(cmd)
     add_stack_flags(cmd)
     cmd.set_defaults(execute=execute)
@@ -32,7 +35,13 @@ def execute(args: argparse.Namespace) -> int:
         raise InputError(f"{path}: no such file")
     if path.suffix.lower() != ".csv":
         raise InputError(f"{path}: only *.csv files under incoming/ start a job")
+    metadata = format_metadata(args)
+    request = read_request_file(args.request) if args.request else None
+    if request is not None:
+        request.check_columns(check_csv(path, stack_format({}).overridden_by(metadata)))
     stack = connect(args)
-    bucket, key, version = drop_file(stack.session, stack.outputs, path, format_metadata(args))
+    if request is not None:
+        metadata.update(request.upload(stack.session, stack.outputs["DataBucketName"]))
+    bucket, key, version = drop_file(stack.session, stack.outputs, path, metadata)
     print(f"{job_id_for(bucket, key, version)}\ts3://{bucket}/{key}")
     return 0

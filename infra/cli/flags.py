@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from fanout.errors import InputError
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
@@ -170,3 +171,14 @@ def stack_parameters(args: argparse.Namespace) -> dict[str, str]:
     if args.max_rps:
         parameters["MaxCallsPerSecond"] = str(args.max_rps)
     return {**parameters, **dict(args.param)}
+
+
+def add_request_flag(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--request",
+        type=Path,
+        metavar="SPEC",
+        help="a request spec (YAML or JSON) saying how each row becomes an HTTP request; "
+        "checked against the file's columns, then uploaded under requests/ (default: the stack's "
+        "DefaultRequest, else a POST of each row's strings)",
+    )

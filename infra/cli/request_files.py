@@ -7,14 +7,19 @@ turns a YAML file into the JSON it uploads under requests/.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import yaml
 
 from fanout.errors import InputError
 from fanout.rendering import UNNAMED_ENDPOINT, RequestRenderer
 from fanout.request_spec import RequestSpec, parse_spec, spec_json
+from fanout.request_store import METADATA_REQUEST, METADATA_REQUEST_VERSION, request_key
+
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,18 @@ class RequestFile:
     path: Path
     spec: RequestSpec
     stored: str  # the JSON document uploaded under requests/
+
+    @property
+    def key(self) -> str:
+        """Where it is uploaded: requests/<file stem>.json (S3 metadata that names it must be ASCII)."""
+        return request_key(_UNSAFE_KEY_CHARS.sub("-", self.path.stem).strip("-") or "request") + ".json"
+
+    def upload(self, session: boto3.Session, bucket: str) -> dict[str, str]:
+        """Puts the spec under requests/; the metadata a dropped file names it (and its version) with."""
+        response = session.client("s3").put_object(
+            Bucket=bucket, Key=self.key, Body=self.stored.encode("utf-8"), ContentType="application/json"
+        )
+        return {METADATA_REQUEST: self.key, METADATA_REQUEST_VERSION: response.get("VersionId", "")}
 
     def check_columns(self, columns: tuple[str, ...]) -> None:
         """The spec against a file's header: every placeholder and typed column must be there."""

@@ -10,12 +10,14 @@ from infra.cli.flags import (
     add_budget_flags,
     add_format_flags,
     add_parameter_flag,
+    add_request_flag,
     add_scale_flags,
     add_secret_flag,
     format_metadata,
     given_secrets,
     stack_parameters,
 )
+from infra.cli.request_files import read_request_file
 from infra.cli.run_job import RunOptions, run
 
 
@@ -38,6 +40,7 @@ def register(commands: Any) -> None:
         help="write every row's outcome here (row_number, outcome, http_status, attempts, "
         "latency_ms, reason, captured fields)",
     )
+    add_request_flag(cmd)
     add_budget_flags(cmd)
     add_parameter_flag(cmd)
     add_secret_flag(cmd)
@@ -57,5 +60,6 @@ def execute(args: argparse.Namespace) -> int:
         args.processes,
         given_secrets(args),
         args.results,
+        read_request_file(args.request) if args.request else None,
     )
     return run(options)

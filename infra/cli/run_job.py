@@ -22,6 +22,7 @@ from fanout.s3events import object_version
 from infra.cli.exit_codes import EXIT_OK, EXIT_ROWS_FAILED
 from infra.cli.preflight import check_api_url, check_csv
 from infra.cli.progress import ProgressPrinter
+from infra.cli.request_files import RequestFile
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
 from infra.local.runtime import DEFAULT_PROCESSES, LocalRuntime
@@ -62,6 +63,7 @@ class RunOptions:
     # The spec's secrets by NAME, for the emulator's Secrets Manager (never shown: repr=False).
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     results: Path | None = None  # where to write the job's results file
+    request: RequestFile | None = None  # the request spec; None: the template's DefaultRequest
 
 
 def exit_code_for(job: Job) -> int:
@@ -161,7 +163,9 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         and parameter_values(load_template(), parameters, strict=False)["ResultsMode"] == MODE_NONE
     ):
         raise InputError("--results needs ResultsMode all or failures (it is none)")
-    check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
+    columns = check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
+    if options.request is not None:
+        options.request.check_columns(columns)
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
@@ -170,7 +174,10 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         idle = idle_check(session, stack.outputs)
         with LocalRuntime(session, stack, options.concurrency, options.processes):
             started = time.monotonic()
-            bucket, key, version = drop_file(session, stack, options.file, options.file_format)
+            metadata = dict(options.file_format)
+            if options.request is not None:
+                metadata.update(options.request.upload(session, stack.outputs["DataBucketName"]))
+            bucket, key, version = drop_file(session, stack, options.file, metadata)
             job_id = job_id_for(bucket, key, version)
             print(f"job {job_id}: {options.file} -> s3://{bucket}/{key}", file=err)
             job = wait_for_job(jobs, job_id, started, ProgressPrinter(err), idle)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 LOOPBACK = "127.0.0.1"
 READY_PREFIX = "fanout-demo-api-ready "
@@ -29,11 +30,18 @@ READY_PREFIX = "fanout-demo-api-ready "
 @dataclass(frozen=True)
 class Call:
     key: str
-    payload: dict[str, Any]
+    payload: Any  # the JSON body (an object for the default request); None without a body
     attempt: int
     headers: dict[str, str] = field(default_factory=dict)
     path: str = "/"  # as the request line had it, query included
     body: bytes = b""  # as it arrived (what a signature covers)
+    method: str = "POST"
+    query: dict[str, str] = field(default_factory=dict)  # the path's query, decoded
+
+    @property
+    def route(self) -> str:
+        """The path without its query."""
+        return self.path.partition("?")[0]
 
 
 @dataclass(frozen=True)
@@ -66,34 +74,57 @@ class _Handler(BaseHTTPRequestHandler):
         return  # one line per request would drown everything else
 
     def do_GET(self) -> None:
-        if self.path != "/stats":
-            self._reply(Reply(404, body=b'{"error":"not found"}'))
+        if self.path == "/stats":
+            self._reply(Reply(body=json.dumps(self.server.api.stats()).encode()))
             return
-        self._reply(Reply(body=json.dumps(self.server.api.stats()).encode()))
+        self._call()
 
     def do_POST(self) -> None:
+        self._call()
+
+    def do_PUT(self) -> None:
+        self._call()
+
+    def do_PATCH(self) -> None:
+        self._call()
+
+    def do_DELETE(self) -> None:
+        self._call()
+
+    def _call(self) -> None:
+        """Any method and path (a request spec chooses them); a body, if any, must be JSON."""
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length)
         api = self.server.api
-        try:
-            payload = json.loads(raw)
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            self._reply(Reply(400, body=b'{"error":"body is not a JSON object"}'))
-            return
+        payload = None
+        if raw:
+            if self.headers.get("Content-Type") != "application/json":
+                self._reply(Reply(415, body=b'{"error":"expected application/json"}'))
+                return
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                self._reply(Reply(400, body=b'{"error":"body is not JSON"}'))
+                return
         key = self.headers.get("Idempotency-Key", "")
-        if self.headers.get("Content-Type") != "application/json":
-            self._reply(Reply(415, body=b'{"error":"expected application/json"}'))
-            return
         attempt = api.note_attempt(key)
-        reply = api.decide(Call(key, payload, attempt, dict(self.headers.items()), self.path, raw))
+        call = Call(
+            key,
+            payload,
+            attempt,
+            dict(self.headers.items()),
+            self.path,
+            raw,
+            self.command,
+            dict(parse_qsl(self.path.partition("?")[2])),
+        )
+        reply = api.decide(call)
         time.sleep(api.latency() + reply.delay_s)
         if reply.reset:
             self._reset()
             return
         if 200 <= reply.status < 300:
-            api.note_success(key, payload)
+            api.note_success(call)
         self._reply(reply)
 
     def _reset(self) -> None:
@@ -130,7 +161,8 @@ class DemoApi:
         self._lock = threading.Lock()
         self.attempts: Counter[str] = Counter()
         self.successes: Counter[str] = Counter()
-        self.payloads: dict[str, dict[str, Any]] = {}
+        self.payloads: dict[str, Any] = {}
+        self.calls: dict[str, Call] = {}  # the last successful call for each key, with keep_payloads
         self._server = _Server((LOOPBACK, port), _Handler)
         self._server.api = self
         self._thread: threading.Thread | None = None
@@ -148,11 +180,12 @@ class DemoApi:
             self.attempts[key] += 1
             return self.attempts[key]
 
-    def note_success(self, key: str, payload: dict[str, Any]) -> None:
+    def note_success(self, call: Call) -> None:
         with self._lock:
-            self.successes[key] += 1
+            self.successes[call.key] += 1
             if self._keep_payloads:
-                self.payloads[key] = payload
+                self.payloads[call.key] = call.payload
+                self.calls[call.key] = call
 
     def stats(self) -> dict[str, int]:
         with self._lock:

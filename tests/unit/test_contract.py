@@ -1,6 +1,6 @@
 import pytest
 
-from fanout.contract import Row, WorkMessage, idempotency_key, job_id_for, row_payload
+from fanout.contract import RequestRef, Row, WorkMessage, idempotency_key, job_id_for
 from fanout.errors import PermanentError
 from fanout.s3events import object_version, objects_created
 
@@ -25,9 +25,17 @@ def test_a_malformed_body_is_a_permanent_error(body: str) -> None:
         WorkMessage.from_body(body)
 
 
-def test_idempotency_key_and_payload() -> None:
+def test_idempotency_key() -> None:
     assert idempotency_key("job", 42) == "job:42"
-    assert row_payload(("a", "b"), ("1", "2")) == {"a": "1", "b": "2"}
+
+
+def test_the_pinned_request_spec_travels_with_the_message_and_its_dead_letters() -> None:
+    ref = RequestRef("bucket", "requests/customers.json", "v-1")
+    message = WorkMessage("job-1", 1, ("a",), (Row(1, ("x",)), Row(2, ("y",))), request=ref)
+    assert WorkMessage.from_body(message.to_body()).request == ref
+    dead = message.with_rows({2}, {2: {"status": 400, "error": "HTTP 400", "attempts": 1}})
+    assert WorkMessage.from_body(dead.to_body()).request == ref
+    assert WorkMessage.from_body(WorkMessage("j", 1, ("a",), ()).to_body()).request is None
 
 
 def test_job_id_is_one_per_object_version() -> None:

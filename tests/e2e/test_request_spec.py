@@ -1,0 +1,218 @@
+"""A request spec end to end: `fanout run --request`, `fanout drop --request`, and a redrive after
+the spec object changed, against a loopback API that checks what each row became."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanout.request_store import REQUESTS_PREFIX
+from infra.demo.api import Call, DemoApi, Reply
+from infra.local.endpoint import use_endpoint
+from tests.e2e.cli import fanout, local_up
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 300
+SPEC = """\
+method: PUT
+url: /customers/{id}
+query: {source: fanout, region: "{region}"}
+headers: {X-Tenant: "{tenant}"}
+columns: {age: integer, score: number, active: boolean, tags: json, address.zip: string}
+empty: null
+outcomes:
+  success: [2xx, 409]
+"""
+
+
+def write_customers(path: Path, rows: int = ROWS, bad: frozenset[int] = frozenset()) -> None:
+    """Row n: id 00n (leading zeros), age n (or "old" where bad), every 10th without a score."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["id", "region", "tenant", "age", "score", "active", "tags", "address.city", "address.zip"]
+        )
+        for n in range(1, rows + 1):
+            score = "" if n % 10 == 0 else f"{n}e-1"
+            age = "old" if n in bad else str(n)
+            tags = json.dumps(["t", n])
+            writer.writerow(
+                [
+                    f"{n:05d}",
+                    "eu west",
+                    f"t{n % 3}",
+                    age,
+                    score,
+                    "YES" if n % 2 else "no",
+                    tags,
+                    "Paris",
+                    "0750" + str(n % 10),
+                ]
+            )
+
+
+def expected_call(job_id: str, n: int) -> dict[str, Any]:
+    return {
+        "method": "PUT",
+        "path": f"/api/customers/{n:05d}",
+        "query": {"source": "fanout", "region": "eu west"},
+        "tenant": f"t{n % 3}",
+        "key": f"{job_id}:{n}",
+        "payload": {
+            "id": f"{n:05d}",
+            "region": "eu west",
+            "tenant": f"t{n % 3}",
+            "age": n,
+            "score": None if n % 10 == 0 else float(f"{n}e-1"),
+            "active": n % 2 == 1,
+            "tags": ["t", n],
+            "address": {"city": "Paris", "zip": "0750" + str(n % 10)},
+        },
+    }
+
+
+def seen(call: Call) -> dict[str, Any]:
+    return {
+        "method": call.method,
+        "path": call.path,
+        "query": call.query,
+        "tenant": call.headers.get("X-Tenant"),
+        "key": call.key,
+        "payload": call.payload,
+    }
+
+
+def conflict_every_seventh(call: Call) -> Reply:
+    """409 ("already exists") for ids divisible by 7: the spec counts those as posted."""
+    return Reply(409, body=b'{"error":"exists"}') if int(call.path.rsplit("/", 1)[1]) % 7 == 0 else Reply()
+
+
+@pytest.fixture
+def api() -> Iterator[DemoApi]:
+    with DemoApi(latency_s=(0.0, 0.0), keep_payloads=True) as running:
+        yield running
+
+
+def test_run_with_a_spec_sends_every_row_as_the_spec_says(tmp_path: Path, api: DemoApi) -> None:
+    # GIVEN a file with typed and dotted columns, two unconvertible ages, and a spec
+    source = tmp_path / "customers.csv"
+    write_customers(source, bad=frozenset({13, 200}))
+    spec = tmp_path / "customers.yaml"
+    spec.write_text(SPEC)
+    api.decide = conflict_every_seventh
+    report = tmp_path / "report.json"
+    # WHEN it runs with the spec
+    base = api.url.removesuffix("/rows") + "/api"
+    result = fanout("run", str(source), "--request", str(spec), "--api-url", base, "--report", str(report))
+    # THEN the two bad rows are rejected, the 409s count as posted
+    assert result.returncode == 1, result.stderr
+    data = json.loads(report.read_text())
+    assert (data["rows_total"], data["rows_posted"], data["rows_failed"], data["rows_rejected"]) == (
+        ROWS,
+        ROWS - 2,
+        0,
+        2,
+    )
+    # AND each row arrived once with the method, path, query, header and typed body the spec says
+    job_id = data["job_id"]
+    posted = [n for n in range(1, ROWS + 1) if n not in (13, 200)]
+    successes = {c.key: seen(c) for c in api.calls.values()}
+    assert set(api.successes.values()) == {1}
+    not_conflicts = [n for n in posted if n % 7]
+    assert sorted(successes) == sorted(f"{job_id}:{n}" for n in not_conflicts)
+    for n in not_conflicts:
+        assert successes[f"{job_id}:{n}"] == expected_call(job_id, n)
+    # AND the conflicts were not retried
+    assert all(api.attempts[f"{job_id}:{n}"] == 1 for n in posted if n % 7 == 0)
+
+
+def test_run_refuses_a_spec_that_names_a_missing_column_before_anything_starts(
+    tmp_path: Path, api: DemoApi
+) -> None:
+    source = tmp_path / "customers.csv"
+    write_customers(source, rows=3)
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("url: /customers/{customer_id}\n")
+    result = fanout("run", str(source), "--request", str(spec), "--api-url", api.url)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"fanout run: error: request spec {spec}: url: placeholder {{customer_id}} names no column "
+        "(the file's columns: id, region, tenant, age, score, active, tags, address.city, address.zip)\n"
+    )
+    assert api.stats()["calls"] == 0
+
+
+def stack_fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return fanout(*args, env={"AWS_ENDPOINT_URL": endpoint}, timeout=120)
+
+
+def wait_for_counts(endpoint: str, job_id: str, counts: list[int]) -> None:
+    """Until `fanout status` shows the job's total, posted, failed and rejected rows as `counts`."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        row = stack_fanout(endpoint, "status", job_id).stdout.splitlines()[1].split()
+        if [int(x) for x in row[2:6]] == counts and row[1] == "done_with_failures":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not reach {counts}: {row}")
+
+
+def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_requests(
+    tmp_path: Path, api: DemoApi
+) -> None:
+    # GIVEN a local stack and an API that refuses ids divisible by 5 for now
+    refusing = True
+    api.decide = lambda call: (
+        Reply(400, body=b'{"error":"not yet"}')
+        if refusing and int(call.path.rsplit("/", 1)[1]) % 5 == 0
+        else Reply()
+    )
+    with local_up(api.url, "--concurrency", "4") as endpoint:
+        source = tmp_path / "customers.csv"
+        write_customers(source, rows=100, bad=frozenset({13}))
+        spec = tmp_path / "customers.yaml"
+        spec.write_text(SPEC)
+        # WHEN the file is dropped with the spec
+        dropped = stack_fanout(endpoint, "drop", str(source), "--request", str(spec))
+        assert dropped.returncode == 0, dropped.stderr
+        job_id = dropped.stdout.split()[0]
+        wait_for_counts(endpoint, job_id, [100, 79, 20, 1])
+        # AND the spec object is replaced by one that would send something else entirely
+        s3 = use_endpoint(endpoint).client("s3")
+        bucket = _bucket(s3)
+        # (the unconvertible row is in the rejects file with its column, value and reason)
+        rejects = s3.get_object(Bucket=bucket, Key=f"rejects/{job_id}.csv")["Body"].read().decode()
+        assert list(csv.reader(io.StringIO(rejects))) == [
+            ["row_number", "reason", "excerpt", "column"],
+            ["13", "column age: not an integer", "old", "age"],
+        ]
+        s3.put_object(
+            Bucket=bucket,
+            Key=f"{REQUESTS_PREFIX}customers.json",
+            Body=b'{"method": "DELETE", "url": "/gone/{id}"}',
+        )
+        # AND the API is fixed and the dead letters redriven
+        refusing = False
+        moved = stack_fanout(endpoint, "redrive", "--job", job_id)
+        assert moved.returncode == 0, moved.stderr
+        wait_for_counts(endpoint, job_id, [100, 99, 0, 1])
+    # THEN the redriven rows went out as the spec said when the job started, not as it says now
+    assert len(api.calls) == 99
+    for n in range(1, 101):
+        if n != 13:
+            call = api.calls[f"{job_id}:{n}"]
+            assert seen(call) == {**expected_call(job_id, n), "path": f"/rows/customers/{n:05d}"}
+
+
+def _bucket(s3: Any) -> str:
+    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    return str(bucket)
