@@ -248,7 +248,7 @@ def _open(s3: S3Client, bucket: str, key: str) -> tuple[_Rows, tuple[str, ...]]:
     header = next(iter(rows), [])
     fixed = _FIXED + (len(PART_COLUMNS) if len(header) > 1 and header[1] == PART_COLUMNS[0] else 0)
     if header[:1] == ["row_number"] and header[1:2] == ["reason"]:
-        fixed = 3  # the splitter's rejects: row_number, reason, excerpt
+        fixed = len(header)  # the splitter's rejects (row_number, reason, excerpt, column): no captures
     return rows, tuple(header[fixed:])
 
 

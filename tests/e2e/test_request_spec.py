@@ -83,7 +83,7 @@ def expected_call(job_id: str, n: int) -> dict[str, Any]:
 def seen(call: Call) -> dict[str, Any]:
     return {
         "method": call.method,
-        "path": call.path,
+        "path": call.route,
         "query": call.query,
         "tenant": call.headers.get("X-Tenant"),
         "key": call.key,
@@ -93,7 +93,7 @@ def seen(call: Call) -> dict[str, Any]:
 
 def conflict_every_seventh(call: Call) -> Reply:
     """409 ("already exists") for ids divisible by 7: the spec counts those as posted."""
-    return Reply(409, body=b'{"error":"exists"}') if int(call.path.rsplit("/", 1)[1]) % 7 == 0 else Reply()
+    return Reply(409, body=b'{"error":"exists"}') if int(call.route.rsplit("/", 1)[1]) % 7 == 0 else Reply()
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_req
     refusing = True
     api.decide = lambda call: (
         Reply(400, body=b'{"error":"not yet"}')
-        if refusing and int(call.path.rsplit("/", 1)[1]) % 5 == 0
+        if refusing and int(call.route.rsplit("/", 1)[1]) % 5 == 0
         else Reply()
     )
     with local_up(api.url, "--concurrency", "4") as endpoint:
