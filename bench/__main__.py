@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import request_cpu
 from bench.aws_model import estimate
 from bench.profile import summarize
 from bench.report import machine, plot_curve, spread, table, write_json
@@ -56,11 +57,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--curve-rounds", type=int, default=5, help="invocations per execution environment a point runs"
     )
+    parser.add_argument(
+        "--spec-rows", type=int, default=20_000, help="rows each side of the request spec CPU figure posts"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition (a smoke run)")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="where JSON, PNG and profile go")
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.baseline_rows, args.repeat = 10_000, 5_000, 1
+        args.rows, args.baseline_rows, args.repeat, args.spec_rows = 10_000, 5_000, 1, 5_000
         args.curve, args.curve_seconds, args.curve_rounds = "8,64,256", 4.0, 1
     return args
 
@@ -244,7 +248,7 @@ def aws_model(cpu_s_per_row: float) -> list[dict[str, Any]]:
     return out
 
 
-def targets(e2e: dict[str, Any], split: dict[str, Any]) -> list[list[Any]]:
+def targets(e2e: dict[str, Any], split: dict[str, Any], spec_cpu: dict[str, Any]) -> list[list[Any]]:
     share = e2e["fanout_share_of_limit"]["median"]
     rate = e2e["fanout_over_baseline_rate"]["median"]
     cpu = e2e["fanout_over_baseline_cpu_per_row"]["median"]
@@ -276,6 +280,12 @@ def targets(e2e: dict[str, Any], split: dict[str, Any]) -> list[list[Any]]:
             split["memory_growth"],
             split["memory_growth"] <= TARGET_MEMORY_GROWTH,
         ],
+        [
+            "worker CPU/row, typical request spec over default",
+            f"<= {request_cpu.TARGET_SPEC_CPU_RATIO}",
+            spec_cpu["ratio_median"],
+            spec_cpu["ratio_median"] <= request_cpu.TARGET_SPEC_CPU_RATIO,
+        ],
     ]
 
 
@@ -301,9 +311,15 @@ def main(argv: list[str] | None = None) -> int:
             results["api_stats_50ms"] = api.stats()
         results["split"] = split = splitting(tmp, args.rows, e2e["fanout_rows_per_s"]["median"])
         results["story_latency"] = story_latency(tmp, max(2_000, args.rows // 5))
+        _say(f"request spec CPU: {args.spec_rows} rows each side, default request then a typical spec")
+        with DemoApiProcess((0.0, 0.0), module="bench.api") as fast:
+            results["request_spec_cpu"] = spec_cpu = request_cpu.measure(
+                fast.url, args.spec_rows, max(3, args.repeat)
+            )
     results["aws_model"] = aws_model(results["story_latency"]["fanout"]["cpu_us_per_row"] / 1e6)
     results["targets"] = [
-        {"target": t[0], "goal": t[1], "measured": round(t[2], 3), "met": t[3]} for t in targets(e2e, split)
+        {"target": t[0], "goal": t[1], "measured": round(t[2], 3), "met": t[3]}
+        for t in targets(e2e, split, spec_cpu)
     ]
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.time() - started, 1)
@@ -400,6 +416,13 @@ def _print(results: dict[str, Any], png: Path, out_json: Path) -> None:
                 for m in results["aws_model"]
             ],
         )
+    )
+    spec = results["request_spec_cpu"]
+    print(
+        f"\nrequest spec (PUT /customers/{{id}}, five typed columns, a nested body): worker CPU/row "
+        f"{spec['ratio_median']:.2f} x the default request's (runs: "
+        + ", ".join(f"{r['typical_us_per_row']:.0f}/{r['default_us_per_row']:.0f} us" for r in spec["runs"])
+        + ")"
     )
     print("\ntargets (medians of side-by-side ratios)")
     print(table(["target", "goal", "measured", "met"], [list(t.values()) for t in results["targets"]]))

@@ -88,9 +88,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"not JSON: {name} is not a JSON value")
 
 
+# One decoder for every cell: json.loads with an option builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _json(cell: str) -> Any:
     try:
-        return json.loads(cell, parse_constant=_no_constant)
+        return _DECODER.decode(cell)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc.msg} at character {exc.pos}") from None
 

@@ -28,6 +28,9 @@ Typed = list[Any]
 Build = Callable[[Values, Typed], Any]
 
 JSON_CONTENT_TYPE = "application/json"
+# One encoder for every body: json.dumps with an option builds a new one per call. Its output is
+# json.dumps(document, ensure_ascii=False)'s, the body the default request always had.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,7 @@ class RequestRenderer:
         if self._body is not None:
             document = self._body(values, typed)
             if document is not OMIT:
-                body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+                body = _ENCODE(document).encode("utf-8")
         return Request(
             self.spec.method, self._origin, target, headers, body, self.spec.outcomes, self.spec.auth
         )

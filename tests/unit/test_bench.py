@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 from bench.cpu import ProcessCpu, group_of, parse_stat, process_group_of
 from bench.profile import component_of, summarize
 from bench.report import spread, table
+from bench.request_cpu import COLUMNS, TYPICAL_SPEC, sample_rows
 from bench.scenarios import shape_for
+from fanout.rendering import Endpoint, RequestRenderer
+from fanout.request_spec import parse_spec
 
 
 def test_thread_stat_is_read_after_a_command_name_with_spaces_and_parentheses() -> None:
@@ -105,3 +109,20 @@ def test_curve_points_run_whole_rounds_of_invocations_per_environment() -> None:
     assert curve_rows(256, args) == 48_000
     # AND --quick runs one round
     assert curve_rows(64, _args(["--quick"])) == 8_000
+
+
+def test_the_typical_request_spec_is_the_issues_and_renders_a_sample_row() -> None:
+    spec = parse_spec(TYPICAL_SPEC)
+    # a URL placeholder, five typed columns, a nested body
+    assert spec.url.names == ("id",)
+    assert len([t for t in spec.columns.values() if t != "string"]) == 5
+    assert any(isinstance(v, dict) for v in TYPICAL_SPEC["body"].values())
+    renderer = RequestRenderer(spec, COLUMNS, Endpoint.parse("http://127.0.0.1:1/rows"))
+    request = renderer.render("j", sample_rows(3)[2])
+    assert request.target == "/rows/customers/0000003"
+    assert json.loads(request.body or b"")["customer"] == {
+        "id": "0000003",
+        "name": "Customer 3",
+        "age": 23,
+        "active": True,
+    }
