@@ -69,7 +69,6 @@ class Job:
     invocation_failures: int = 0
     last_invocation_failure: str = ""
     source_bytes: int = 0  # the size of the object being split, once a checkpoint says
-
     request: RequestRef | None = None  # the request spec's pinned version; None: the default request
 
     @property
