@@ -14,12 +14,14 @@ policies still bound how often a message is tried.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fanout.errors import FanoutError
 from fanout.jobs import JobStore
 from fanout.metrics import MetricSet, MetricsTarget
 from fanout.redelivery import Redelivery
@@ -40,8 +42,8 @@ class FailedMessages:
     def __init__(
         self,
         sqs: SQSClient,
-        jobs: JobStore,
-        metrics_target: MetricsTarget,
+        jobs: JobStore | None,
+        metrics_target: MetricsTarget | None,
         metric: str,
         log: logging.Logger,
     ) -> None:
@@ -73,11 +75,31 @@ class FailedMessages:
             exc_info=exc,
             extra={"job_id": ",".join(jobs)} if jobs else None,
         )
-        tally = MetricSet()
-        tally.count(self._metric, messages)
-        self._metrics_target.publish(tally)
-        for job_id in jobs:
+        if self._metrics_target is not None:
+            tally = MetricSet()
+            tally.count(self._metric, messages)
+            self._metrics_target.publish(tally)
+        if self._jobs is not None:
+            self._record_on_jobs(self._jobs, jobs, exc)
+
+    def _record_on_jobs(self, store: JobStore, job_ids: list[str], exc: BaseException) -> None:
+        for job_id in job_ids:
             try:
-                self._jobs.record_failure(job_id, failure_reason(exc))
+                store.record_failure(job_id, failure_reason(exc))
             except (ClientError, BotoCoreError):
                 self._log.exception("could not record the failure on job %s", job_id)
+
+
+def retry_after_failed_start(
+    event: Mapping[str, object], exc: BaseException, metric: str, log: logging.Logger, env: Mapping[str, str]
+) -> None:
+    """The function's core could not be built (a setting missing or out of range, a secret it
+    cannot read): the event's messages are logged, counted and retried the same way, with what
+    can be made without the core (no job is known yet)."""
+    try:
+        target: MetricsTarget | None = MetricsTarget.from_env(env)
+    except FanoutError:
+        target = None  # the metrics' own settings are what is missing: the log line says so
+    records = event.get("Records", [])
+    failed = FailedMessages(boto3.Session().client("sqs"), None, target, metric, log)
+    failed.retry_soon([SQSRecord(r) for r in records] if isinstance(records, list) else [], exc)

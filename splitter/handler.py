@@ -12,7 +12,7 @@ import boto3
 
 from fanout import metrics
 from fanout.aws_clients import SPLITTER_CLIENTS
-from fanout.failures import FailedMessages
+from fanout.failures import FailedMessages, retry_after_failed_start
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
@@ -53,4 +53,10 @@ def _intake() -> IntakeProcessor:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _intake().handle(event, context)
+    try:
+        core = _intake()
+    except Exception as exc:
+        log = logging.getLogger("fanout.splitter")
+        retry_after_failed_start(event, exc, metrics.SPLITTER_FAILURES, log, os.environ)
+        raise
+    return core.handle(event, context)

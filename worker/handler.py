@@ -13,7 +13,7 @@ import boto3
 
 from fanout import metrics
 from fanout.aws_clients import WORKER_CLIENTS
-from fanout.failures import FailedMessages
+from fanout.failures import FailedMessages, retry_after_failed_start
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
@@ -94,4 +94,10 @@ def _worker() -> Worker:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _worker().handle(event, context)
+    try:
+        core = _worker()
+    except Exception as exc:
+        log = logging.getLogger("fanout.worker")
+        retry_after_failed_start(event, exc, metrics.WORKER_FAILURES, log, os.environ)
+        raise
+    return core.handle(event, context)

@@ -7,6 +7,7 @@ proxy on loopback (tests/functional/faulty_proxy.py) that cuts or refuses chosen
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+from fanout.errors import ConfigError
 from fanout.jobs import SPLITTING, JobStore
 from fanout.metrics import metric_names
 from infra.demo.api import DemoApi
@@ -25,6 +27,7 @@ from infra.local.stack import LocalStack
 from splitter.handler import build as build_splitter
 from tests.functional.faulty_proxy import FaultyProxy, Rule, Seen, faulty_proxy
 from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages
+from worker import handler as worker_handler
 from worker.handler import build as build_worker
 
 # Far below the queues' visibility timeouts (intake 5,400 s, work 720 s; a test's receive 30 s):
@@ -201,3 +204,45 @@ def test_a_failed_worker_invocation_is_logged_counted_and_retried_within_seconds
     response = worker.handle(event_for(stack, "WorkerFunction", again), context_for(stack, "WorkerFunction"))
     assert response == {"batchItemFailures": []}
     assert sorted(api.successes.values()) == [1] * 150
+
+
+@pytest.fixture
+def lambda_logging() -> Iterator[None]:
+    """The Lambda entry point sets up Powertools' JSON logging on the project's logger; undone after."""
+    logger = logging.getLogger("fanout")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
+
+def test_a_worker_that_cannot_start_logs_why_and_retries_its_messages_within_seconds(
+    session: boto3.Session,
+    stack: LocalStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    lambda_logging: None,
+) -> None:
+    # GIVEN a work message, and a worker environment with a setting out of range
+    queue_url = stack.outputs["WorkQueueUrl"]
+    session.client("sqs").send_message(QueueUrl=queue_url, MessageBody="{}")
+    received = receive_all(session, queue_url, visibility=30)
+    for name, value in {**stack.functions["WorkerFunction"].environment, "THREADS": "0"}.items():
+        monkeypatch.setenv(name, value)
+    # WHEN Lambda invokes the handler, whose core cannot be built
+    with pytest.raises(ConfigError):
+        worker_handler.lambda_handler(event_for(stack, "WorkerFunction", received), None)
+    # THEN the cause is in the function's log at ERROR, as Lambda's log stream would have it
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    errors = [line for line in lines if line.get("level") == "ERROR"]
+    assert (
+        len(errors) == 1
+        and "THREADS=0" in errors[0]["message"]
+        and errors[0]["exception_name"] == "ConfigError"
+    )
+    # AND it is counted, and the message comes back within seconds
+    documents = [line for line in lines if "_aws" in line]
+    assert [d["WorkerFailures"] for d in documents if "WorkerFailures" in metric_names(d)] == [[1.0]]
+    deadline = time.monotonic() + RETRIED_WITHIN_S
+    while not receive_all(session, queue_url):
+        assert time.monotonic() < deadline, "the message of a worker that could not start did not come back"
+        time.sleep(0.2)
