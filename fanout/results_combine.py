@@ -120,8 +120,12 @@ class _Combine:
         self._merged_keys: list[str] = []
 
     def combine(self) -> str:
-        listed = list_objects(self._s3, self._bucket, parts_prefix(self._job.job_id))
-        part_keys = sorted(obj["Key"] for obj in listed)
+        # Key and age of each part only: the listing's dictionaries are ten times the size.
+        listed = [
+            (obj["Key"], obj["LastModified"].timestamp())
+            for obj in list_objects(self._s3, self._bucket, parts_prefix(self._job.job_id))
+        ]
+        part_keys = sorted(key for key, _ in listed)
         sources = [_Source(key, "part") for key in part_keys]
         generation = 0
         while len(sources) > MAX_OPEN_STREAMS - 2:  # room for the earlier results and the rejects
@@ -216,15 +220,14 @@ class _Combine:
             self._confirmed.update(self._c.ledger_parts(self._job.job_id, ahead))
         return self._confirmed[seq]
 
-    def _clean_up(self, listed: list[Any]) -> None:
+    def _clean_up(self, listed: list[tuple[str, float]]) -> None:
         """Deletes what this combine took in, and orphans too old to be committed any more."""
         now = time.time()
         confirmed = set().union(*self._confirmed.values())
         done = []
-        for obj in listed:
-            taken = _part_id(obj["Key"]) in confirmed
-            if taken or now - obj["LastModified"].timestamp() > ORPHAN_AGE_S:
-                done.append(obj["Key"])
+        for key, modified in listed:
+            if _part_id(key) in confirmed or now - modified > ORPHAN_AGE_S:
+                done.append(key)
         delete_objects(self._s3, self._bucket, [*done, *self._merged_keys])
 
 

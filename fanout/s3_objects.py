@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from fanout.limits import S3_DELETE_MAX_KEYS, S3_MIN_PART_BYTES
@@ -92,12 +93,10 @@ def open_text(s3: S3Client, bucket: str, key: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(io.BufferedReader(_Raw(body), READ_BUFFER_BYTES), encoding="utf-8", newline="")
 
 
-def list_objects(s3: S3Client, bucket: str, prefix: str) -> list[Any]:
-    return [
-        obj
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for obj in page.get("Contents", [])
-    ]
+def list_objects(s3: S3Client, bucket: str, prefix: str) -> Iterator[Any]:
+    """The objects under `prefix`, a page (1,000) at a time: keep what you need of each."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
 
 
 def delete_objects(s3: S3Client, bucket: str, keys: list[str]) -> None:
