@@ -114,7 +114,7 @@ def test_a_wrong_secret_fails_rows_with_a_clear_reason_and_no_dead_letter_holds_
         status=status,
         dlq_show=shown.stdout + shown.stderr,
         dead_letters=raw_letters,
-        reports=reports,
+        reports_and_results=reports,
         local_up_log=log.read(),
     )
 
@@ -131,7 +131,7 @@ def wait_until_finished(job_id: str, env: dict[str, str]) -> str:
 
 
 def stack_contents(endpoint: str) -> tuple[str, str]:
-    """Every message body in every dead-letter queue, and every report in the bucket, as text."""
+    """Every message body in every dead-letter queue, and every report and results file, as text."""
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=LOCAL_REGION)
     sqs, s3 = session.client("sqs", endpoint_url=endpoint), session.client("s3", endpoint_url=endpoint)
     bodies = []
@@ -144,7 +144,8 @@ def stack_contents(endpoint: str) -> tuple[str, str]:
     assert bodies, "no dead letter to search"
     reports = []
     for bucket in s3.list_buckets()["Buckets"]:
-        for item in s3.list_objects_v2(Bucket=bucket["Name"], Prefix="reports/").get("Contents", []):
-            reports.append(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read().decode())
-    assert reports, "no report to search"
+        for prefix in ("reports/", "results/"):
+            for item in s3.list_objects_v2(Bucket=bucket["Name"], Prefix=prefix).get("Contents", []):
+                reports.append(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read().decode())
+    assert len(reports) >= 2, "no report and results file to search"
     return "\n".join(bodies), "\n".join(reports)
