@@ -95,7 +95,7 @@ def sigv4_problem(
     if headers["x-amz-content-sha256"] != hashlib.sha256(call.body).hexdigest():
         return "X-Amz-Content-Sha256 is not the SHA-256 of the body"
     request = AWSRequest(
-        method="POST",
+        method=call.method,
         url=f"http://{headers['host']}{call.path}",
         headers={name: headers[name] for name in signed if name in headers},
         data=call.body,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import yaml
 
 from fanout.errors import InputError
 from fanout.rendering import UNNAMED_ENDPOINT, RequestRenderer
-from fanout.request_spec import RequestSpec, parse_spec, spec_json
+from fanout.request_spec import RequestSpec, check_auth_destination, parse_spec, spec_json
 from fanout.request_store import METADATA_REQUEST, METADATA_REQUEST_VERSION, request_key
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -46,6 +47,23 @@ class RequestFile:
             RequestRenderer(self.spec, columns, UNNAMED_ENDPOINT)
         except InputError as exc:
             raise InputError(f"request spec {self.path}: {exc}") from None
+
+
+    def check_auth(self, api_url: str, secrets: Collection[str]) -> None:
+        """Where the spec's credential would go (https, or this machine), and that every secret
+        its auth: names is given: a local stack starts with none."""
+        if self.spec.auth is None:
+            return
+        try:
+            check_auth_destination(self.spec, api_url, "--api-url")
+        except InputError as exc:
+            raise InputError(f"request spec {self.path}: {exc}") from None
+        for name in self.spec.auth.secrets:
+            if name not in secrets:
+                raise InputError(
+                    f"request spec {self.path}: auth names secret {name}: give it with "
+                    f"--secret {name}=@FILE (or {name}=env:VAR)"
+                )
 
 
 def read_request_file(path: Path) -> RequestFile:

@@ -157,6 +157,9 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         **scale_parameters(options.api_url, options.concurrency, options.threads),
         **options.parameters,
     }
+    if options.request is not None:
+        # Before anything touches the network: a credential for a plain-http host is never sent.
+        options.request.check_auth(options.api_url, options.secrets)
     check_api_url(options.api_url)
     if (
         options.results

@@ -6,6 +6,7 @@ import pytest
 
 from fanout.errors import InputError
 from infra.cli.main import build_parser
+from infra.cli.request_files import read_request_file
 from infra.local.secrets import read_secret_flag
 
 
@@ -46,3 +47,19 @@ def test_run_and_local_up_take_secrets(tmp_path: Path) -> None:
     run = build_parser().parse_args(["run", "f.csv", "--api-url", "http://127.0.0.1:9/x", "--secret", flag])
     up = build_parser().parse_args(["local", "up", "--api-url", "http://127.0.0.1:9/x", "--secret", flag])
     assert run.secret == up.secret == [("api-key", "k-1")]
+
+
+def test_a_run_refuses_a_spec_whose_credential_would_travel_in_clear_text_or_lacks_its_secret(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("auth: {type: header, name: x-api-key, secret: api-key}\n")
+    request = read_request_file(spec)
+    request.check_auth("https://api.example.com/rows", {"api-key"})
+    request.check_auth("http://127.0.0.1:8080/rows", {"api-key"})
+    with pytest.raises(
+        InputError, match=r"spec\.yaml: --api-url 'http://api\.example\.com/rows': auth \(header\)"
+    ):
+        request.check_auth("http://api.example.com/rows", {"api-key"})
+    with pytest.raises(InputError, match="auth names secret api-key: give it with --secret api-key=@FILE"):
+        request.check_auth("https://api.example.com/rows", set())
