@@ -142,6 +142,9 @@ class _TokenHandler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
 
+_ISSUED: list[str] = []  # every token any TokenEndpoint of this process handed out
+
+
 class TokenEndpoint:
     """An OAuth2 token endpoint (client credentials grant) whose tokens last `lifetime_s`.
 
@@ -185,7 +188,13 @@ class TokenEndpoint:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._expiry[token] = time.monotonic() + self.lifetime_s
+            _ISSUED.append(token)
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime_s}
+
+    @staticmethod
+    def every_token_issued() -> list[str]:
+        """For tests that search logs and dead letters: no token may appear there either."""
+        return list(_ISSUED)
 
     def revoke_all(self) -> None:
         """Every token issued so far stops working (as a revocation or a key rotation does)."""

@@ -48,7 +48,6 @@ class RequestFile:
         except InputError as exc:
             raise InputError(f"request spec {self.path}: {exc}") from None
 
-
     def check_auth(self, api_url: str, secrets: Collection[str]) -> None:
         """Where the spec's credential would go (https, or this machine), and that every secret
         its auth: names is given: a local stack starts with none."""

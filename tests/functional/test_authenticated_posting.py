@@ -4,6 +4,7 @@ real services do, with the secrets in the emulator's Secrets Manager."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,6 +37,19 @@ CLIENT_SECRET = "client-secret-7d41"
 def api() -> Iterator[DemoApi]:
     with DemoApi(latency_s=(0.002, 0.004), keep_payloads=True) as running:
         yield running
+
+
+SECRET_VALUES = (API_KEY, CLIENT_SECRET, "wrong-key-0000", "not-the-secret")
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_any_log_line(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test here: the project's log lines, at DEBUG, hold no secret value and no token."""
+    caplog.set_level(logging.DEBUG, logger="fanout")
+    yield
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("fanout"))
+    for value in (*SECRET_VALUES, *TokenEndpoint.every_token_issued()):
+        assert value not in logged
 
 
 def put_secret(session: boto3.Session, name: str, value: str) -> None:
