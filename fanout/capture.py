@@ -52,8 +52,9 @@ class Capture:
         return bool(self.fields)
 
     def extract(self, body: bytes, headers: Headers) -> dict[str, str]:
-        """Each field's value as text (JSON for objects and lists); missing ones are absent."""
-        values: dict[str, str] = {}
+        """Each field's value as text (JSON for objects and lists); empty where nothing is found,
+        so every column is in the results even when no answer had it."""
+        values = dict.fromkeys(self.names, "")
         document: Any = _NOT_PARSED
         for field in self.fields:
             if field.header is not None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from fanout.capture import Capture
 from fanout.cells import CellError
 from fanout.contract import Row, RowFailure
 from fanout.errors import FanoutError, PermanentError
@@ -122,7 +123,10 @@ class RowPoster:
             throttled += classified.throttle
             status = response.status if response is not None else None
             if last is None:
-                return RowResult(row.number, True, False, None, throttled, status, tries, latency_ms)
+                captured = _capture(renderer.spec.capture, response)
+                return RowResult(
+                    row.number, True, False, None, throttled, status, tries, latency_ms, captured
+                )
             failure = last
             if classified.verdict is Verdict.PERMANENT:
                 return RowResult(row.number, False, True, failure, throttled, status, tries, latency_ms)
@@ -211,3 +215,10 @@ class RowPoster:
 def _outgoing(request: Request) -> OutgoingCall:
     headers = {"User-Agent": USER_AGENT, **request.headers}
     return OutgoingCall(request.method, request.url, headers, request.body or b"")
+
+
+def _capture(capture: Capture, response: Response | None) -> dict[str, str]:
+    """The spec's capture of a successful answer (nothing to do for most specs)."""
+    if not capture or response is None:
+        return {}
+    return capture.extract(response.body, response.headers)

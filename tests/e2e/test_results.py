@@ -30,7 +30,7 @@ def created_or_refused(call: Call) -> Reply:
     row_id = int(call.payload["id"])
     if row_id % 13 == 0:
         return Reply(422, body=b'{"error":"id is unlucky"}')
-    return Reply(201, body=json.dumps({"id": f"R{row_id}"}).encode())
+    return Reply(201, headers={"ETag": f'"e{row_id}"'}, body=json.dumps({"id": f"R{row_id}"}).encode())
 
 
 def write_file(path: Path) -> None:
@@ -51,8 +51,13 @@ def test_run_writes_one_record_per_row_matching_what_the_api_answered(tmp_path: 
     write_file(source)
     out = tmp_path / "results.csv"
     report = tmp_path / "report.json"
-    # WHEN it is run with --results
-    result = fanout("run", str(source), "--api-url", api.url, "--results", str(out), "--report", str(report))
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps({"capture": {"customer_id": "id", "etag": "headers.etag", "missing": "no.such"}})
+    )
+    # WHEN it is run with --results and a spec that captures the created id and the ETag
+    args = ["--request", str(spec), "--results", str(out), "--report", str(report)]
+    result = fanout("run", str(source), "--api-url", api.url, *args)
     # THEN the run finished with failures, and the results file matches the file row for row
     assert result.returncode == 1, result.stderr
     with out.open(encoding="utf-8", newline="") as handle:
@@ -62,6 +67,12 @@ def test_run_writes_one_record_per_row_matching_what_the_api_answered(tmp_path: 
         expected_outcome(n) for n in range(1, ROWS + 2)
     ]
     assert rows[12]["reason"] == "HTTP 422"
+    # AND each posted row carries what the API answered; a refused or rejected one, nothing
+    captured = [(r["customer_id"], r["etag"], r["missing"]) for r in rows]
+    assert captured == [
+        (f"R{n}", f'"e{n}"', "") if expected_outcome(n)[0] == "posted" else ("", "", "")
+        for n in range(1, ROWS + 2)
+    ]
     assert rows[ROWS]["reason"] == "expected 2 fields, found 3"
     assert json.loads(report.read_text())["results"] == str(out)
 

@@ -35,7 +35,7 @@ def test_objects_and_lists_are_kept_as_compact_json() -> None:
 @pytest.mark.parametrize("body", [b"not json", b"", b"\xff\xfe", b'{"other": 1}', b"[1, 2]"])
 def test_a_body_that_is_not_json_or_lacks_the_path_leaves_the_column_empty(body: bytes) -> None:
     capture = parse_capture({"customer_id": "id", "etag": "headers.ETag"}, "capture")
-    assert capture.extract(body, Caseless(HEADERS)) == {"etag": '"abc"'}
+    assert capture.extract(body, Caseless(HEADERS)) == {"customer_id": "", "etag": '"abc"'}
 
 
 @pytest.mark.parametrize(
