@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fanout.contract import RequestRef
+from fanout.thresholds import FailureThreshold
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -16,10 +17,28 @@ if TYPE_CHECKING:
 SPLITTING = "splitting"
 SPLIT = "split"
 SPLIT_FAILED = "failed"
+# The splitter saw the job stopped: it sent nothing past its checkpoint and counted the rest
+# of the file as cancelled (rows_unsplit), so the counts add up; resume splits on from there.
+SPLIT_STOPPED = "stopped"
 
 # result_parts: the job's result parts the ledger has committed (fanout/results.py); one more
 # after the job was reported means its results changed (a redrive), and it is reported again.
-COUNTERS = ("rows_posted", "rows_failed", "rows_rejected", "calls_throttled", "result_parts")
+# rows_failing: rows the workers saw end failed, counted as they happen (the failure
+# threshold's numerator); rows_failed moves only once they are in the dead-letter queue.
+COUNTERS = (
+    "rows_posted",
+    "rows_failed",
+    "rows_rejected",
+    "rows_cancelled",
+    "rows_failing",
+    "calls_throttled",
+    "result_parts",
+)
+
+# A job's control: set by `fanout cancel`, or by the failure threshold; cleared by resume.
+CANCELLED = "cancelled"
+HALTED = "halted"
+STOPPED_STATES = (CANCELLED, HALTED)
 
 
 def now_iso() -> str:
@@ -83,15 +102,32 @@ class Job:
             return None
         return max(rows_read, round(rows_read * self.source_bytes / checkpoint.source_offset))
 
+    control: str = ""  # "", CANCELLED or HALTED
+    control_reason: str = ""
+    rows_cancelled: int = 0
+    rows_unsplit: int = 0  # of rows_cancelled: rows the splitter never sent
+    rows_failing: int = 0
+    # The posted rows the failure threshold leaves out: those before the last resume.
+    threshold_base_posted: int = 0
+    threshold: FailureThreshold | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.control in STOPPED_STATES
+
     @property
     def rows_settled(self) -> int:
-        return self.rows_posted + self.rows_failed + self.rows_rejected
+        """Rows that need nothing more; a cancelled row does only while the job stays stopped."""
+        cancelled = self.rows_cancelled if self.stopped else 0
+        return self.rows_posted + self.rows_failed + self.rows_rejected + cancelled
 
     @property
     def state(self) -> str:
-        """splitting, running, done, done_with_failures or failed."""
+        """splitting, running, done, done_with_failures, failed, cancelled or halted."""
         if self.split_state == SPLIT_FAILED:
             return "failed"
+        if self.stopped:
+            return self.control
         if self.split_state == SPLITTING or self.rows_total is None:
             return "splitting"
         if self.rows_settled < self.rows_total:
@@ -100,7 +136,12 @@ class Job:
 
     @property
     def is_finished(self) -> bool:
-        return self.state in ("done", "done_with_failures", "failed")
+        """Nothing more will happen: every row is accounted for (a stopped job's rest as cancelled)."""
+        if self.split_state == SPLIT_FAILED:
+            return True
+        if self.split_state == SPLITTING or self.rows_total is None:
+            return False
+        return self.rows_settled >= self.rows_total
 
 
 def _n(item: dict[str, Any], name: str) -> int:
@@ -134,6 +175,13 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         source_bytes=_n(item, "source_bytes"),
         last_invocation_failure=item.get("last_invocation_failure", {}).get("S", ""),
         request=RequestRef.from_json([v["S"] for v in item["request"]["L"]]) if "request" in item else None,
+        control=item.get("control", {}).get("S", ""),
+        control_reason=item.get("control_reason", {}).get("S", ""),
+        rows_cancelled=_n(item, "rows_cancelled"),
+        rows_unsplit=_n(item, "rows_unsplit"),
+        rows_failing=_n(item, "rows_failing"),
+        threshold_base_posted=_n(item, "threshold_base_posted"),
+        threshold=FailureThreshold.from_item(item),
     )
 
 
@@ -176,22 +224,27 @@ class JobStore:
     def table(self) -> str:
         return self._table
 
-    def create(self, job_id: str, bucket: str, key: str, version: str) -> bool:
+    def create(
+        self, job_id: str, bucket: str, key: str, version: str, threshold: FailureThreshold | None = None
+    ) -> bool:
         """Record a new job; False if this object version already has one."""
         now = now_iso()
+        item: dict[str, Any] = {
+            "job_id": {"S": job_id},
+            "bucket": {"S": bucket},
+            "key": {"S": key},
+            "version": {"S": version},
+            "split_state": {"S": SPLITTING},
+            "created_at": {"S": now},
+            "updated_at": {"S": now},
+            "started": {"N": repr(time.time())},
+        }
+        if threshold is not None:
+            item.update(threshold.as_item())
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={
-                    "job_id": {"S": job_id},
-                    "bucket": {"S": bucket},
-                    "key": {"S": key},
-                    "version": {"S": version},
-                    "split_state": {"S": SPLITTING},
-                    "created_at": {"S": now},
-                    "updated_at": {"S": now},
-                    "started": {"N": repr(time.time())},
-                },
+                Item=item,
                 ConditionExpression="attribute_not_exists(job_id)",
             )
         except self._db.exceptions.ConditionalCheckFailedException:
@@ -214,9 +267,10 @@ class JobStore:
 
     def save_checkpoint(
         self, job_id: str, checkpoint: SplitCheckpoint, source_bytes: int, format_description: str
-    ) -> None:
-        """Where the split stands, and the size of the object it reads (for the progress estimate)."""
-        self._db.update_item(
+    ) -> Job:
+        """Where the split stands, and the size of the object it reads (for the progress estimate);
+        the job as it stands then (the splitter sees a cancel here)."""
+        item = self._db.update_item(
             TableName=self._table,
             Key={"job_id": {"S": job_id}},
             UpdateExpression="SET cp_offset = :o, cp_next_row = :r, cp_next_seq = :s, rows_rejected = :rej, "
@@ -235,7 +289,9 @@ class JobStore:
                 ":so": {"N": str(checkpoint.source_offset)},
                 ":sb": {"N": str(source_bytes)},
             },
+            ReturnValues="ALL_NEW",
         )
+        return _job_from_item(item["Attributes"])
 
     def set_request(self, job_id: str, request: RequestRef) -> None:
         self._db.update_item(
@@ -366,3 +422,73 @@ class JobStore:
                 ":now": {"S": now_iso()},
             },
         )
+
+    def stop(self, job_id: str, control: str, reason: str) -> bool:
+        """Cancels or halts a job; False if it was stopped already (the first reason stands)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET control = :c, control_reason = :r, control_at = :now, "
+                "updated_at = :now",
+                ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(control)",
+                ExpressionAttributeValues={
+                    ":c": {"S": control},
+                    ":r": {"S": reason},
+                    ":now": {"S": now_iso()},
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def stop_split(self, job_id: str, rows_total: int, rows_unsplit: int) -> None:
+        """The splitter stopped: the rows it did not send count as cancelled until a resume."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET split_state = :stopped, rows_total = :t, rows_unsplit = :u, "
+            "updated_at = :now ADD rows_cancelled :u",
+            ConditionExpression="split_state = :splitting",
+            ExpressionAttributeValues={
+                ":stopped": {"S": SPLIT_STOPPED},
+                ":splitting": {"S": SPLITTING},
+                ":t": {"N": str(rows_total)},
+                ":u": {"N": str(rows_unsplit)},
+                ":now": {"S": now_iso()},
+            },
+        )
+
+    def clear_stop(self, job: Job) -> bool:
+        """Resumes a stopped job as `job` shows it; False if it changed meanwhile.
+
+        The failure threshold starts counting afresh. A stopped split goes back to splitting from
+        its checkpoint, and the rows it never sent are no longer counted as cancelled.
+        """
+        expression = (
+            "REMOVE control, control_reason, control_at "
+            "SET rows_failing = :zero, threshold_base_posted = :posted, updated_at = :now"
+        )
+        values: dict[str, Any] = {
+            ":c": {"S": job.control},
+            ":split": {"S": job.split_state},
+            ":zero": {"N": "0"},
+            ":posted": {"N": str(job.rows_posted)},
+            ":now": {"S": now_iso()},
+        }
+        if job.split_state == SPLIT_STOPPED:
+            expression = expression.replace("REMOVE control,", "REMOVE rows_unsplit, control,")
+            expression += ", split_state = :splitting ADD rows_cancelled :unsplit"
+            values[":splitting"] = {"S": SPLITTING}
+            values[":unsplit"] = {"N": str(-job.rows_unsplit)}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job.job_id}},
+                UpdateExpression=expression,
+                ConditionExpression="control = :c AND split_state = :split",
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

@@ -22,6 +22,10 @@ from fanout.settings import MetricsSettings
 # Worker: rows settled by this invocation's ledger transactions.
 ROWS_POSTED = "RowsPosted"
 ROWS_FAILED = "RowsFailed"
+# Worker: rows its ledger transactions marked cancelled (their job was cancelled or halted).
+ROWS_CANCELLED = "RowsCancelled"
+# Worker: jobs an invocation halted because they failed beyond their threshold (an alarm's metric).
+JOBS_HALTED = "JobsHalted"
 # Worker: API calls beyond a row's first in one delivery.
 ROWS_RETRIED = "RowsRetried"
 # Worker: every API call by what came back, and how long it took.
@@ -47,7 +51,18 @@ COUNT = "Count"
 MILLISECONDS = "Milliseconds"
 BYTES = "Bytes"
 
-WORKER_COUNTERS = (ROWS_POSTED, ROWS_FAILED, ROWS_RETRIED, API_2XX, API_4XX, API_429, API_5XX, API_ERRORS)
+WORKER_COUNTERS = (
+    ROWS_POSTED,
+    ROWS_FAILED,
+    ROWS_CANCELLED,
+    JOBS_HALTED,
+    ROWS_RETRIED,
+    API_2XX,
+    API_4XX,
+    API_429,
+    API_5XX,
+    API_ERRORS,
+)
 SPLITTER_COUNTERS = (SPLITTER_ROWS, SPLITTER_MESSAGES, ROWS_REJECTED)
 
 # CloudWatch EMF specification: at most 100 values per metric in one document. Powertools

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from fanout.errors import RetryableError
-from fanout.jobs import Job, JobStore
+from fanout.jobs import CANCELLED, HALTED, Job, JobStore
 from fanout.results_combine import ResultsCombiner
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ REPORTS_PREFIX = "reports/"
 # The event on the account's default bus: match it with {"source": ["fanout"]}.
 EVENT_SOURCE = "fanout"
 EVENT_DETAIL_TYPE = "Fanout job finished"
+# A job stopped before its rows were all posted: by `fanout cancel`, or by its failure threshold.
+STOP_DETAIL_TYPES = {CANCELLED: "Fanout job cancelled", HALTED: "Fanout job halted"}
 
 
 def report_for(job: Job, duration_s: float, results: str = "") -> dict[str, Any]:
@@ -39,11 +41,13 @@ def report_for(job: Job, duration_s: float, results: str = "") -> dict[str, Any]
         "rows_posted": job.rows_posted,
         "rows_failed": job.rows_failed,
         "rows_rejected": job.rows_rejected,
+        "rows_cancelled": job.rows_cancelled if job.stopped else 0,
         "duration_s": round(duration_s, 3),
         "rows_per_s": round(job.rows_posted / duration_s, 1) if duration_s > 0 else 0.0,
         "calls_throttled": job.calls_throttled,
         "error": job.error,
         "results": results,
+        "reason": job.control_reason,  # why a cancelled or halted job stopped
     }
 
 
@@ -65,9 +69,12 @@ class JobReporter:
         self._events = events
         self._results = results
 
-    def report_if_finished(self, job_id: str) -> dict[str, Any] | None:
-        """The report, if this call found the job finished and was the one to report it."""
-        job = self._jobs.get(job_id)
+    def report_if_finished(self, job_id: str, job: Job | None = None) -> dict[str, Any] | None:
+        """The report, if this call found the job finished and was the one to report it.
+
+        `job`: the job as just read, if the caller has it (saves reading it again).
+        """
+        job = job or self._jobs.get(job_id)
         if job is None or not job.is_finished:
             return None
         finished = self._jobs.claim_report(job_id, job.rows_posted, job.result_parts)
@@ -86,21 +93,30 @@ class JobReporter:
         log.info("job finished: %s", job.state, extra={"job_id": job_id})
         return report
 
+    def announce_stop(self, job: Job, control: str, reason: str) -> None:
+        """The event that a job was cancelled or halted (its rows stop; the finished event follows
+        once every row is accounted for)."""
+        detail = {
+            "job_id": job.job_id,
+            "state": control,
+            "reason": reason,
+            "source": f"s3://{job.bucket}/{job.key}",
+        }
+        self._put_event(STOP_DETAIL_TYPES[control], detail, job.job_id)
+
+    def _put_event(self, detail_type: str, detail: dict[str, Any], job_id: str) -> None:
+        response = self._events.put_events(
+            Entries=[{"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail)}]
+        )
+        if response.get("FailedEntryCount"):
+            raise RetryableError(
+                f"job {job_id}: the {detail_type!r} event was not accepted: {response['Entries']}"
+            )
+
     def _publish(self, job: Job, report: dict[str, Any]) -> None:
         body = json.dumps(report, indent=2).encode("utf-8")
         self._s3.put_object(
             Bucket=job.bucket, Key=report_key(job.job_id), Body=body, ContentType="application/json"
         )
-        response = self._events.put_events(
-            Entries=[
-                {
-                    "Source": EVENT_SOURCE,
-                    "DetailType": EVENT_DETAIL_TYPE,
-                    "Detail": json.dumps({**report, "report": f"s3://{job.bucket}/{report_key(job.job_id)}"}),
-                }
-            ]
-        )
-        if response.get("FailedEntryCount"):
-            raise RetryableError(
-                f"job {job.job_id}: the finished event was not accepted: {response['Entries']}"
-            )
+        detail = {**report, "report": f"s3://{job.bucket}/{report_key(job.job_id)}"}
+        self._put_event(EVENT_DETAIL_TYPE, detail, job.job_id)

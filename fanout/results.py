@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 from fanout.errors import ConfigError
 
-# Every outcome a row can end in, in one place (job control adds `cancelled` here).
+# Every outcome a row can end in, in one place.
 POSTED = "posted"
 FAILED = "failed"
 REJECTED = "rejected"
-OUTCOMES = (POSTED, FAILED, REJECTED)
+# Not posted because its job was cancelled or halted (fanout/jobs.py); a resume posts it.
+CANCELLED = "cancelled"
+OUTCOMES = (POSTED, FAILED, REJECTED, CANCELLED)
 
 # Template parameter ResultsMode: what the workers write.
 MODE_ALL = "all"

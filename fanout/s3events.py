@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from fanout.errors import PermanentError
 
@@ -53,3 +53,17 @@ def _created(event: dict[str, Any]) -> list[ObjectRef]:
             )
         )
     return refs
+
+
+def created_notification(bucket: str, key: str, version_id: str) -> str:
+    """A notification of one created object, as S3 sends it (quoted key and all): a split that
+    stopped is started again by sending its file's notification once more."""
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": bucket},
+            "object": {"key": quote_plus(key, safe="/"), "versionId": version_id},
+        },
+    }
+    return json.dumps({"Records": [record]})

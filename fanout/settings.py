@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fanout.errors import ConfigError, InputError
 from fanout.formats import CsvFormat
 from fanout.results import check_mode
+from fanout.thresholds import FailureThreshold, parse_min_rows, parse_percent
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
@@ -68,6 +69,8 @@ class SplitterSettings:
     # The job's results are combined by whoever reports it, the splitter too (fanout/reports.py).
     ledger_table: str
     results_mode: str
+    # The failure threshold each job gets unless its file's metadata says otherwise.
+    failure_threshold: FailureThreshold
     default_request: str = ""  # the spec under requests/ for files that name none; empty: the default
 
     @property
@@ -82,6 +85,10 @@ class SplitterSettings:
                 quote=_text(env, "CSV_QUOTE"),
                 encoding=_text(env, "CSV_ENCODING"),
                 header=_text(env, "CSV_HEADER"),
+            )
+            failure_threshold = FailureThreshold(
+                parse_percent(_text(env, "TOLERATED_FAILURE_PERCENT")),
+                parse_min_rows(_text(env, "TOLERATED_FAILURE_MIN_ROWS")),
             )
         except InputError as exc:
             raise ConfigError(str(exc)) from None
@@ -98,6 +105,7 @@ class SplitterSettings:
             ledger_table=_text(env, "LEDGER_TABLE"),
             results_mode=_results_mode(env),
             default_request=_optional_text(env, "DEFAULT_REQUEST"),
+            failure_threshold=failure_threshold,
         )
 
 
@@ -114,6 +122,7 @@ class WorkerSettings:
     jobs_table: str
     ledger_table: str
     dlq_url: str
+    held_queue_url: str  # a cancelled or halted job's rows, until `fanout resume`
     max_in_flight: int
     max_calls_per_second: float
     worker_concurrency: int  # the budget is shared over this many invocations (worker/throttle.py)
@@ -133,6 +142,7 @@ class WorkerSettings:
             jobs_table=_text(env, "JOBS_TABLE"),
             ledger_table=_text(env, "LEDGER_TABLE"),
             dlq_url=_text(env, "DLQ_URL"),
+            held_queue_url=_text(env, "HELD_QUEUE_URL"),
             max_in_flight=_int(env, "MAX_IN_FLIGHT", 0, 1_000_000),
             max_calls_per_second=_float(env, "MAX_CALLS_PER_SECOND", 0, 1_000_000),
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 2, 1_000),

@@ -108,7 +108,13 @@ class Splitter:
         version = object_version(head.get("VersionId"), head["ETag"])
         job_id = job_id_for(ref.bucket, ref.key, version)
         self.job_in_hand = job_id
-        self._jobs.create(job_id, ref.bucket, ref.key, version)
+        try:
+            threshold = self._settings.failure_threshold.overridden_by(head.get("Metadata", {}))
+        except InputError as exc:
+            if self._jobs.create(job_id, ref.bucket, ref.key, version):
+                self._jobs.fail_split(job_id, str(exc))
+            return SplitResult(job_id, started=False, error=str(exc))
+        self._jobs.create(job_id, ref.bucket, ref.key, version, threshold)
         job = self._jobs.get(job_id)
         owner = str(uuid.uuid4())
         if job is None or job.split_state != SPLITTING:
@@ -121,7 +127,7 @@ class Splitter:
         try:
             fmt = self._settings.csv_format.overridden_by(head.get("Metadata", {}))
             request = self._request_for(job, head)
-            self._split(ref, head, fmt, job.checkpoint, result, time_left, request)
+            self._split(ref, head, fmt, job, result, time_left, request)
         except ConfigError:
             raise  # the deployment's fault, not the file's: the job waits for a fix
         except PermanentError as exc:
@@ -152,11 +158,12 @@ class Splitter:
         ref: ObjectRef,
         head: Any,
         fmt: CsvFormat,
-        checkpoint: SplitCheckpoint | None,
+        job: Job,
         result: SplitResult,
         time_left: Callable[[], float],
         request: tuple[RequestRef, RequestSpec] | None,
     ) -> None:
+        checkpoint = job.checkpoint
         resume = None
         if checkpoint:
             resume = Resume(checkpoint.offset, checkpoint.next_row, checkpoint.columns, checkpoint.delimiter)
@@ -183,6 +190,9 @@ class Splitter:
             checkpoint.source_offset if checkpoint else 0,
             first_row,
         )
+        if job.stopped:
+            self._stop(result, records, next_row)
+            return
         for record in records:
             next_row = record.number + 1
             if renderer is not None and not isinstance(record, Rejected):
@@ -198,15 +208,26 @@ class Splitter:
                 len(segment.pending) >= MESSAGES_PER_CHECKPOINT
                 or len(segment.rejects) >= REJECTS_PER_CHECKPOINT
             ):
-                rejected = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
+                rejected, job = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
                 self._progress.update(next_row - first_row, result.messages, rejected - first_rejected)
                 segment = _Segment()
+                if job.stopped:
+                    self._stop(result, records, next_row)
+                    return
                 if time_left() < HANDOFF_RESERVE_S:
                     result.handed_off = True
                     return
-        rejected = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
+        rejected, _ = self._checkpoint(ref, result, records, builder, segment, next_row, rejected)
         self._progress.update(next_row - first_row, result.messages, rejected - first_rejected)
         self._finish(ref, result, next_row - 1, rejected)
+
+    def _stop(self, result: SplitResult, records: CsvRecords, next_row: int) -> None:
+        """The job was cancelled or halted: nothing more is sent. The rest of the file is read only
+        to count its records, which are cancelled until a resume splits on from the checkpoint."""
+        unsplit = sum(1 for _ in records)
+        result.rows_total = next_row - 1 + unsplit
+        self._jobs.stop_split(result.job_id, result.rows_total, unsplit)
+        log.info("split stopped: %d rows not sent", unsplit, extra={"job_id": result.job_id})
 
     def _checkpoint(
         self,
@@ -217,8 +238,9 @@ class Splitter:
         segment: _Segment,
         next_row: int,
         rejected: int,
-    ) -> int:
-        """Sends what is pending (with any part-filled message) and records where the split is."""
+    ) -> tuple[int, Job]:
+        """Sends what is pending (with any part-filled message) and records where the split is;
+        the rows rejected so far and the job as the record then stood."""
         self._send([*segment.pending, *builder.flush()], result)
         if segment.rejects:
             self._write_rejects_part(ref.bucket, result.job_id, records.offset, segment.rejects)
@@ -233,10 +255,10 @@ class Splitter:
             records.delimiter,
             self._source.source_offset(records.offset),
         )
-        self._jobs.save_checkpoint(
+        job = self._jobs.save_checkpoint(
             result.job_id, checkpoint, self._source.size, records.format.describe(records.delimiter)
         )
-        return rejected
+        return rejected, job
 
     def _finish(self, ref: ObjectRef, result: SplitResult, rows_total: int, rejected: int) -> None:
         result.rows_total, result.rows_rejected = rows_total, rejected

@@ -24,7 +24,7 @@ from fanout.aws_clients import WORKER_CLIENTS
 from fanout.contract import Row, RowFailure, WorkMessage
 from fanout.errors import PermanentError, RetryableError
 from fanout.failures import FailedMessages
-from fanout.jobs import now_iso
+from fanout.jobs import JobStore, now_iso
 from fanout.lambda_time import time_left
 from fanout.limits import LAMBDA_MAX_TIMEOUT_S, SQS_SEND_BATCH_MAX_ENTRIES
 from fanout.metrics import MetricSet, MetricsTarget
@@ -34,7 +34,8 @@ from fanout.reports import JobReporter
 from fanout.results import RowRecord
 from worker.calls import add_calls
 from worker.flusher import LedgerFlusher
-from worker.ledger import Change, Ledger, Outcome
+from worker.job_watch import JobWatch
+from worker.ledger import Change, JobNotStopped, Ledger, Outcome
 from worker.poster import RowPoster, RowResult
 from worker.renderers import Renderers, Sending
 
@@ -52,12 +53,34 @@ SETTLE_RESERVE_S = WORKER_CLIENTS.worst_call_s + 1.0
 class _Message:
     record: dict[str, Any]
     message: WorkMessage
+    open_rows: set[int]  # rows this delivery is to settle
     futures: list[Future[RowResult]]
+    final: bool = False  # the last delivery the redrive policy allows
     posted: set[int] = field(default_factory=set)
     failures: dict[int, RowFailure] = field(default_factory=dict)
     records: dict[int, RowRecord] = field(default_factory=dict)
+    cancelled: set[int] = field(default_factory=set)
     still_open: int = 0
     throttled: int = 0
+
+    def outcome(self, failing: int) -> Outcome:
+        return Outcome(
+            self.message.key,
+            self.message.job_id,
+            frozenset(self.posted),
+            frozenset(self.failures),
+            self.throttled,
+            frozenset(self.cancelled),
+            failing,
+            self.records,
+        )
+
+
+@dataclass
+class _Invocation:
+    flusher: LedgerFlusher
+    watch: JobWatch
+    settled: list[Change] = field(default_factory=list)
 
 
 class Worker:
@@ -73,12 +96,20 @@ class Worker:
         reporter: JobReporter,
         failures: FailedMessages,
         renderers: Renderers,
+        jobs: JobStore,
+        held_url: str,
+        concurrency: int,
     ) -> None:
+        """`held_url`: where a stopped job's rows wait for a resume; `concurrency`: the mapping's
+        maximum, how many invocations may post for one job at once."""
         self._poster = poster
         self._renderers = renderers
         self._ledger = ledger
         self._sqs = sqs
         self._dlq_url = dlq_url
+        self._jobs = jobs
+        self._held_url = held_url
+        self._concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post")
         self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush")
         self._max_receive_count = max_receive_count
@@ -89,35 +120,35 @@ class Worker:
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        flusher = LedgerFlusher(self._ledger, recorder=self._recorder)
-        settled: list[Change] = []
+        watch = JobWatch(self._jobs, self._reporter, self._concurrency)
+        run = _Invocation(LedgerFlusher(self._ledger, recorder=self._recorder, watch=watch), watch)
         try:
-            return self._handle(event, context, flusher, settled)
+            return self._handle(event, context, run)
         except Exception as exc:
             records = event.get("Records", [])
             self._failures.retry_soon([SQSRecord(r) for r in records], exc, _job_ids(records))
             raise
         finally:
-            flusher.join()
+            run.flusher.join()
             tally = MetricSet()
-            _count_rows(tally, [*flusher.recorded, *settled])
+            _count_rows(tally, [*run.flusher.recorded, *run.settled])
+            tally.count(metrics.JOBS_HALTED, watch.halted)
             add_calls(tally, self._poster.calls.drain())
             tally.sample(metrics.BATCH_DURATION, [(time.perf_counter() - started) * 1000.0])
             self._metrics_target.publish(tally)
 
-    def _handle(
-        self, event: dict[str, Any], context: Any, flusher: LedgerFlusher, settled: list[Change]
-    ) -> dict[str, Any]:
+    def _handle(self, event: dict[str, Any], context: Any, run: _Invocation) -> dict[str, Any]:
         records = event.get("Records", [])
         readable, unreadable = _parse_all(records)
         self._dead_letter_unreadable(unreadable)
         post_by = lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S))
-        messages = self._start(readable, post_by, flusher)
+        messages = self._start(readable, post_by, run)
         try:
-            settled.extend(self._settle(list(messages.values()), flusher))
-            # Whoever settles a job's last row reports it (the job record's flag picks one).
-            for job_id in sorted({entry.message.job_id for entry in messages.values()}):
-                self._reporter.report_if_finished(job_id)
+            run.settled.extend(self._settle(list(messages.values()), run))
+            # Whoever settles a job's last row reports it (the job record's flag picks one); the
+            # same read judges the job's failure threshold once more.
+            for job_id, job in run.watch.refresh(everyone=True).items():
+                self._reporter.report_if_finished(job_id, job)
         except (RetryableError, ClientError, BotoCoreError) as exc:
             # Worth trying again soon: reported message by message below, with a short backoff,
             # rather than failing the invocation and leaving the whole batch hidden for the
@@ -140,14 +171,16 @@ class Worker:
         self,
         parsed: dict[str, tuple[dict[str, Any], WorkMessage]],
         post_by: Callable[[], float],
-        flusher: LedgerFlusher,
+        run: _Invocation,
     ) -> dict[str, _Message]:
         settled = self._ledger.settled_many(m.key for _, m in parsed.values())
-        flusher.known.update(settled)
+        run.flusher.known.update(settled)
+        run.watch.load(m.job_id for _, m in parsed.values())
 
-        def post(sending: Sending, message: WorkMessage, row: Row) -> RowResult:
-            result = self._poster.post(sending.renderer, sending.auth, message.job_id, row, post_by)
-            flusher.add(message, result)
+        def post(entry: _Message, sending: Sending, row: Row, until: Callable[[], float]) -> RowResult:
+            result = self._poster.post(sending.renderer, sending.auth, entry.message.job_id, row, until)
+            failing = result.failure is not None and result.failure.get("attempts", 0) > 0
+            run.flusher.add(entry.message, result, failing and (result.permanent or entry.final))
             return result
 
         started = {}
@@ -156,46 +189,56 @@ class Worker:
             # A redriven message (it carries its failures) tries its failed rows again.
             skip = done.posted if message.failures else done.posted | done.failed
             rows = [row for row in message.rows if row.number not in skip]
+            receives = int(record["attributes"].get("ApproximateReceiveCount", "1"))
+            entry = _Message(
+                record, message, {r.number for r in rows}, [], final=receives >= self._max_receive_count
+            )
+            started[message_id] = entry
+            if run.watch.stopped(message.job_id):
+                continue
             try:
                 sending = self._renderers.for_message(message)
             except (PermanentError, RetryableError) as exc:
-                started[message_id] = _Message(record, message, _unsent(rows, exc))
+                entry.futures = _unsent(rows, exc)
                 continue
-            futures = [self._pool.submit(post, sending, message, row) for row in rows]
-            started[message_id] = _Message(record, message, futures)
+            until = _unless_stopped(run.watch, message.job_id, post_by)
+            entry.futures = [self._pool.submit(post, entry, sending, row, until) for row in rows]
         return started
 
-    def _settle(self, messages: list[_Message], flusher: LedgerFlusher) -> list[Change]:
+    def _settle(self, messages: list[_Message], run: _Invocation) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
         # One wake-up when the last row is done: awaiting each result in turn woke this thread
         # once per row, each time contending for the interpreter with the posting threads.
         wait_for_all([future for entry in messages for future in entry.futures])
         for entry in messages:
             results = [future.result() for future in entry.futures]
-            final = (
-                int(entry.record["attributes"].get("ApproximateReceiveCount", "1")) >= self._max_receive_count
-            )
             entry.posted = {r.number for r in results if r.posted}
             entry.failures = {
-                r.number: r.failure for r in results if r.failure is not None and (r.permanent or final)
+                r.number: r.failure for r in results if r.failure is not None and (r.permanent or entry.final)
             }
             entry.records = {r.number: r.record() for r in results if r.posted or r.number in entry.failures}
-            entry.still_open = len(results) - len(entry.posted) - len(entry.failures)
+            left = entry.open_rows - entry.posted - set(entry.failures)
+            if run.watch.stopped(entry.message.job_id):
+                entry.cancelled = left  # held for a resume, not tried again
+            else:
+                entry.still_open = len(left)
             entry.throttled = sum(r.throttled for r in results)
-        flusher.wait()
+        run.flusher.wait()
+        failing = run.flusher.take_failing()
         self._dead_letter([e for e in messages if e.failures])
-        outcomes = [
-            Outcome(
-                e.message.key,
-                e.message.job_id,
-                frozenset(e.posted),
-                frozenset(e.failures),
-                e.throttled,
-                e.records,
-            )
-            for e in messages
-        ]
-        changes = self._ledger.record(outcomes, flusher.known)
+        self._hold(messages, run.flusher)
+        outcomes = [e.outcome(failing.get(e.message.key, 0)) for e in messages]
+        try:
+            changes = self._ledger.record(outcomes, run.flusher.known)
+        except JobNotStopped as exc:
+            # Resumed since we read it stopped: its rows are open again and come back to be posted
+            # (what we held for it is then a stale copy, whose rows the ledger will skip).
+            run.watch.mark_running(exc.job_ids)
+            for entry in messages:
+                if entry.message.job_id in exc.job_ids:
+                    entry.still_open, entry.cancelled = len(entry.cancelled), set()
+            outcomes = [e.outcome(failing.get(e.message.key, 0)) for e in messages]
+            changes = self._ledger.record(outcomes, run.flusher.known)
         for entry in messages:
             change = changes.get(entry.message.key)
             log.info(
@@ -209,12 +252,22 @@ class Worker:
 
     def _dead_letter(self, messages: list[_Message]) -> None:
         """Failed rows go to the DLQ with their reasons before the ledger counts them as failed."""
-        dead = [
-            (str(i), e.message.with_rows(set(e.failures), e.failures).to_body())
-            for i, e in enumerate(messages)
-        ]
-        for start in range(0, len(dead), SQS_SEND_BATCH_MAX_ENTRIES):
-            send_message_batch(self._sqs, self._dlq_url, dead[start : start + SQS_SEND_BATCH_MAX_ENTRIES])
+        self._send(self._dlq_url, [e.message.with_rows(set(e.failures), e.failures) for e in messages])
+
+    def _hold(self, messages: list[_Message], flusher: LedgerFlusher) -> None:
+        """A stopped job's rows wait in the held queue for `fanout resume` before the ledger counts
+        them as cancelled; rows an earlier delivery held already are not held twice."""
+        held = []
+        for entry in messages:
+            rows = entry.cancelled - flusher.known[entry.message.key].cancelled
+            if rows:
+                held.append(entry.message.with_rows(rows, {}))
+        self._send(self._held_url, held)
+
+    def _send(self, url: str, messages: list[WorkMessage]) -> None:
+        bodies = [(str(i), m.to_body()) for i, m in enumerate(messages)]
+        for start in range(0, len(bodies), SQS_SEND_BATCH_MAX_ENTRIES):
+            send_message_batch(self._sqs, url, bodies[start : start + SQS_SEND_BATCH_MAX_ENTRIES])
 
     def _dead_letter_unreadable(self, unreadable: list[tuple[dict[str, Any], str]]) -> None:
         """Its record then succeeds, so the mapping deletes it from the work queue."""
@@ -228,6 +281,12 @@ def _count_rows(tally: MetricSet, changes: list[Change]) -> None:
     """Rows the ledger counted, as the job's counters moved (failed rows now posted count back)."""
     tally.count(metrics.ROWS_POSTED, sum(len(c.posted) for c in changes))
     tally.count(metrics.ROWS_FAILED, sum(len(c.failed) - len(c.recovered) for c in changes))
+    tally.count(metrics.ROWS_CANCELLED, sum(len(c.cancelled) - len(c.uncancelled) for c in changes))
+
+
+def _unless_stopped(watch: JobWatch, job_id: str, time_left: Callable[[], float]) -> Callable[[], float]:
+    """The time left to post a job's rows: none once the job is seen stopped, so no row starts."""
+    return lambda: float("-inf") if watch.stopped(job_id) else time_left()
 
 
 def _job_ids(records: list[dict[str, Any]]) -> set[str]:

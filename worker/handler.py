@@ -78,6 +78,9 @@ def build(
         reporter,
         FailedMessages(sqs, jobs, target, metrics.WORKER_FAILURES, logging.getLogger("fanout.worker")),
         renderers,
+        jobs,
+        settings.held_queue_url,
+        settings.worker_concurrency,
     )
     # What is built here lives as long as the execution environment, and boto3's clients and
     # their service models are most of the heap: every full collection walked them, with every

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from fanout.backoff import backoff_delay
 from fanout.errors import RetryableError
-from fanout.jobs import counter_update
+from fanout.jobs import COUNTERS, counter_update
 from fanout.limits import DYNAMODB_BATCH_GET_MAX_KEYS, DYNAMODB_TRANSACT_MAX_ITEMS
 from fanout.results import RowRecord
 from worker.results_log import PartRows, ResultsLog, default_record, wanted
@@ -56,13 +56,18 @@ class Settled:
     posted: frozenset[int]
     failed: frozenset[int]
     version: int
+    # Not posted because the job was stopped: held for a resume (fanout/jobs.py), open again then.
+    cancelled: frozenset[int] = frozenset()
 
     def after(self, change: Change, written: bool) -> Settled:
         """The item once `change` is written (`written`: the transaction wrote this item)."""
         if not written:
             return self
         return Settled(
-            self.posted | change.posted, (self.failed | change.failed) - change.recovered, self.version + 1
+            self.posted | change.posted,
+            (self.failed | change.failed) - change.recovered,
+            self.version + 1,
+            (self.cancelled | change.cancelled) - change.uncancelled,
         )
 
 
@@ -71,13 +76,16 @@ EMPTY = Settled(frozenset(), frozenset(), 0)
 
 @dataclass(frozen=True)
 class Outcome:
-    """Rows of one message to mark: posted, or failed (in the DLQ with their reason)."""
+    """Rows of one message to mark: posted, failed (in the DLQ with their reason), or cancelled
+    (held for a resume, the job being stopped)."""
 
     message_key: str
     job_id: str
     posted: frozenset[int]
     failed: frozenset[int] = frozenset()
     throttled: int = 0  # calls answered 429/503, added to the job's count as they happen
+    cancelled: frozenset[int] = frozenset()
+    failing: int = 0  # rows seen ending failed, for the failure threshold (fanout/thresholds.py)
     # What the results file says of each row (status, attempts, ...), where the caller knows it.
     records: Mapping[int, RowRecord] = field(default_factory=dict, compare=False)
 
@@ -88,7 +96,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Change:
-    """What recording changed: rows newly posted, newly failed, and failed rows now posted.
+    """What recording changed: rows newly posted, failed or cancelled; failed rows now posted;
+    cancelled rows now posted or failed.
 
     `refailed`: failed rows that failed again (a redrive); they change no count, only the reason
     the results file gives.
@@ -98,19 +107,25 @@ class Change:
     failed: frozenset[int]
     recovered: frozenset[int]
     refailed: frozenset[int] = frozenset()
+    cancelled: frozenset[int] = frozenset()
+    uncancelled: frozenset[int] = frozenset()
 
     @classmethod
     def of(cls, outcome: Outcome, before: Settled) -> Change:
         posted = outcome.posted - before.posted
+        failed = outcome.failed - before.posted - before.failed - outcome.posted
+        ended = before.posted | before.failed | before.cancelled | outcome.posted | outcome.failed
         return cls(
             posted=frozenset(posted),
-            failed=frozenset(outcome.failed - before.posted - before.failed - outcome.posted),
+            failed=frozenset(failed),
             recovered=frozenset(posted & before.failed),
             refailed=frozenset((outcome.failed & before.failed) - outcome.posted),
+            cancelled=frozenset(outcome.cancelled - ended),
+            uncancelled=frozenset((posted | failed) & before.cancelled),
         )
 
     def __bool__(self) -> bool:
-        return bool(self.posted or self.failed)
+        return bool(self.posted or self.failed or self.cancelled)
 
 
 def _numbers(item: dict[str, Any], name: str) -> frozenset[int]:
@@ -119,7 +134,21 @@ def _numbers(item: dict[str, Any], name: str) -> frozenset[int]:
 
 def _settled(item: dict[str, Any]) -> Settled:
     version = int(item.get("version", {}).get("N", "0"))
-    return Settled(_numbers(item, "posted"), _numbers(item, "failed"), version)
+    return Settled(_numbers(item, "posted"), _numbers(item, "failed"), version, _numbers(item, "cancelled"))
+
+
+class JobNotStopped(RetryableError):
+    """Rows were to be recorded cancelled, but their job has been resumed meanwhile."""
+
+    def __init__(self, job_ids: frozenset[str]) -> None:
+        super().__init__(f"jobs resumed while their rows were being cancelled: {', '.join(sorted(job_ids))}")
+        self.job_ids = job_ids
+
+
+def _failed_conditions(exc: ClientError) -> set[int]:
+    """Which actions of a cancelled transaction failed their condition."""
+    reasons: Any = exc.response.get("CancellationReasons", [])
+    return {i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
 
 
 def _is_race(exc: ClientError) -> bool:
@@ -176,7 +205,8 @@ class Ledger:
         """
         changes: dict[str, Change] = {}
         for chunk in _chunks(
-            [o for o in outcomes if o.posted or o.failed or o.throttled], MESSAGES_PER_TRANSACTION
+            [o for o in outcomes if o.posted or o.failed or o.cancelled or o.throttled or o.failing],
+            MESSAGES_PER_TRANSACTION,
         ):
             changes.update(self._record_chunk(chunk, {} if known is None else known))
         return changes
@@ -192,12 +222,15 @@ class Ledger:
             # Written before the transaction, for exactly what it changes, and named by it: a
             # part whose transaction loses this race is named by no ledger item.
             parts = self._write_parts(outcomes, before, changes)
-            actions = self._actions(outcomes, before, changes, parts)
+            actions, guarded = self._actions(outcomes, before, changes, parts)
             if not actions:
                 return changes
             try:
                 self._db.transact_write_items(TransactItems=actions)
             except ClientError as exc:
+                resumed = frozenset(guarded[i] for i in _failed_conditions(exc) if i in guarded)
+                if resumed:
+                    raise JobNotStopped(resumed) from exc
                 if not _is_race(exc):
                     raise
                 self._sleep(backoff_delay(attempt, RECORD_BACKOFF_BASE_S, RECORD_BACKOFF_CAP_S))
@@ -218,12 +251,16 @@ class Ledger:
         for outcome in outcomes:
             change = changes[outcome.message_key]
             numbers = wanted(
-                self._results.mode, change.posted, change.failed | change.refailed, change.recovered
+                self._results.mode,
+                change.posted,
+                change.failed | change.refailed | change.cancelled,
+                change.recovered | change.uncancelled,
             )
             if not numbers:
                 continue
             records = tuple(
-                outcome.records.get(n) or default_record(n, n in change.posted) for n in sorted(numbers)
+                outcome.records.get(n) or default_record(n, n in change.posted, n in change.cancelled)
+                for n in sorted(numbers)
             )
             rows = PartRows(outcome.seq, before[outcome.message_key].version + 1, records)
             by_job.setdefault(outcome.job_id, []).append((outcome.message_key, rows))
@@ -239,15 +276,16 @@ class Ledger:
         before: dict[str, Settled],
         changes: dict[str, Change],
         parts: dict[str, str],
-    ) -> list[Any]:
+    ) -> tuple[list[Any], dict[int, str]]:
+        """The transaction, and which of its actions hold only while their job stays stopped."""
         actions: list[Any] = []
         deltas: dict[str, dict[str, int]] = {}
+        cancelling: set[str] = set()
         for outcome in outcomes:
             change = changes[outcome.message_key]
-            job = deltas.setdefault(
-                outcome.job_id, {"rows_posted": 0, "rows_failed": 0, "calls_throttled": 0, "result_parts": 0}
-            )
+            job = deltas.setdefault(outcome.job_id, dict.fromkeys(COUNTERS, 0))
             job["calls_throttled"] += outcome.throttled
+            job["rows_failing"] += outcome.failing
             part = parts.get(outcome.message_key)
             if not change and part is None:
                 continue
@@ -257,10 +295,20 @@ class Ledger:
             job["rows_posted"] += len(change.posted)
             job["rows_failed"] += len(change.failed) - len(change.recovered)
             job["result_parts"] = 1 if part is not None else job["result_parts"]  # one part a job
+            job["rows_cancelled"] += len(change.cancelled) - len(change.uncancelled)
+            if change.cancelled:
+                cancelling.add(outcome.job_id)
+        guarded: dict[int, str] = {}
         for job_id, delta in deltas.items():
             if any(delta.values()):
-                actions.append({"Update": counter_update(job_id, self._jobs_table, delta)})
-        return actions
+                update = counter_update(job_id, self._jobs_table, delta)
+                if job_id in cancelling:
+                    # A resume between our reading the stop and this write must not leave rows
+                    # cancelled in a running job: nothing would ever post them.
+                    update["ConditionExpression"] = "attribute_exists(control)"
+                    guarded[len(actions)] = job_id
+                actions.append({"Update": update})
+        return actions, guarded
 
     def _ledger_update(
         self, outcome: Outcome, before: Settled, change: Change, part: str | None
@@ -281,10 +329,21 @@ class Ledger:
         if part is not None:
             adds.append("parts :part")
             values[":part"] = {"SS": [part]}
-        expression = "SET version = :next, job_id = :job, expires_at = :expires ADD " + ", ".join(adds)
+        if change.cancelled:
+            adds.append("cancelled :c")
+            values[":c"] = {"NS": [str(n) for n in sorted(change.cancelled)]}
+        expression = "SET version = :next, job_id = :job, expires_at = :expires"
+        if adds:
+            expression += " ADD " + ", ".join(adds)
+        deletes = []
         if change.recovered:
-            expression += " DELETE failed :r"
+            deletes.append("failed :r")
             values[":r"] = {"NS": [str(n) for n in sorted(change.recovered)]}
+        if change.uncancelled:
+            deletes.append("cancelled :u")
+            values[":u"] = {"NS": [str(n) for n in sorted(change.uncancelled)]}
+        if deletes:
+            expression += " DELETE " + ", ".join(deletes)
         return {
             "TableName": self._table,
             "Key": {"message": {"S": outcome.message_key}},

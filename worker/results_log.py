@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fanout.results import (
+    CANCELLED,
     FAILED,
     MODE_ALL,
     MODE_FAILURES,
@@ -48,8 +49,10 @@ def wanted(mode: str, posted: Iterable[int], failed: Iterable[int], recovered: I
     return set()
 
 
-def default_record(number: int, posted: bool) -> RowRecord:
+def default_record(number: int, posted: bool, cancelled: bool = False) -> RowRecord:
     """A row settled without the worker's details (counted failed from the DLQ, say)."""
+    if cancelled:
+        return RowRecord(number, CANCELLED, reason="its job was cancelled or halted")
     return RowRecord(number, POSTED if posted else FAILED)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fanout.contract import job_id_for
 from fanout.errors import InputError
-from infra.cli.flags import add_format_flags, add_request_flag, format_metadata
+from infra.cli.flags import add_format_flags, add_request_flag, add_threshold_flags, format_metadata
 from infra.cli.preflight import check_csv
 from infra.cli.request_files import read_request_file
 from infra.cli.run_job import drop_file, stack_format
@@ -25,6 +25,7 @@ def register(commands: Any) -> None:
     cmd.add_argument("file", type=Path, metavar="FILE", help="a .csv file")
     add_request_flag(cmd)
     add_format_flags(cmd)
+    add_threshold_flags(cmd)
     add_stack_flags(cmd)
     cmd.set_defaults(execute=execute)
 

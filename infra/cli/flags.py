@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fanout.errors import InputError
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
+from fanout.thresholds import MIN_ROWS_METADATA, PERCENT_METADATA, parse_min_rows, parse_percent
 from infra.cli.run_job import scale_parameters
 from infra.local.runtime import DEFAULT_PROCESSES
 from infra.local.secrets import read_secret_flag
@@ -141,10 +142,46 @@ def add_format_flags(cmd: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threshold_flags(cmd: argparse.ArgumentParser) -> None:
+    """The file's failure threshold, when it differs from the stack's ToleratedFailure* parameters
+    (sent with the file as x-amz-meta-fanout-tolerated-failure-* metadata)."""
+    group = cmd.add_argument_group("failure threshold (default: the stack's ToleratedFailure* parameters)")
+    group.add_argument(
+        "--tolerated-failure-percent",
+        type=_checked(parse_percent),
+        metavar="P",
+        help="halt the job once more than P%% of its rows failed (0-100; 100: never)",
+    )
+    group.add_argument(
+        "--tolerated-failure-min-rows",
+        type=_checked(parse_min_rows),
+        metavar="N",
+        help="... but not before N rows have an outcome",
+    )
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that checks a value as the splitter will, and keeps its text for metadata."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text.strip()
+
+    return check
+
+
 def format_metadata(args: argparse.Namespace) -> dict[str, str]:
-    """The format flags given, as the file's fanout-* metadata."""
+    """The format and threshold flags given, as the file's fanout-* metadata."""
     given = {name: getattr(args, name) for name in ("delimiter", "quote", "encoding", "header")}
-    return {METADATA_PREFIX + name: value for name, value in given.items() if value is not None}
+    metadata = {METADATA_PREFIX + name: value for name, value in given.items() if value is not None}
+    if getattr(args, "tolerated_failure_percent", None) is not None:
+        metadata[PERCENT_METADATA] = args.tolerated_failure_percent
+    if getattr(args, "tolerated_failure_min_rows", None) is not None:
+        metadata[MIN_ROWS_METADATA] = args.tolerated_failure_min_rows
+    return metadata
 
 
 def add_budget_flags(cmd: argparse.ArgumentParser) -> None:

@@ -15,10 +15,23 @@ from typing import NoReturn
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.errors import FanoutError
-from infra.cli import dashboard, demo, dlq, drop, local, mapping, preview, redrive, results, run, status
+from infra.cli import (
+    cancel,
+    dashboard,
+    demo,
+    dlq,
+    drop,
+    local,
+    mapping,
+    preview,
+    redrive,
+    results,
+    run,
+    status,
+)
 from infra.cli.exit_codes import EXIT_NOT_ATTEMPTED, EXIT_SERVICE_FAILED
 
-COMMANDS = (run, preview, demo, local, drop, status, results, dlq, redrive, mapping, dashboard)
+COMMANDS = (run, preview, demo, local, drop, status, cancel, results, dlq, redrive, mapping, dashboard)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ from typing import Any
 
 from fanout.errors import InputError
 from infra.cli.flags import whole_number
+from infra.cli.resume_job import resume_job
 from infra.ops.stack_ref import StackConnection, add_stack_flags, connect
 
 # ScalingConfig.MaximumConcurrency: 2 to 1,000 (Lambda API Reference, ScalingConfig).
@@ -32,8 +33,13 @@ def register(commands: Any) -> None:
         description="Disable the work queue mapping: running invocations finish, messages wait in the queue.",
     )
     resume: argparse.ArgumentParser = commands.add_parser(
-        "resume", help="start worker invocations again", description="Enable the work queue mapping."
+        "resume",
+        help="start worker invocations again, or continue a cancelled or halted job",
+        description="Without JOB: enable the work queue mapping (after `fanout pause`). With JOB: "
+        "continue a cancelled or halted job: every row not yet posted is posted (its held rows, "
+        "its dead-lettered rows and the rest of its file), none twice.",
     )
+    resume.add_argument("job", nargs="?", metavar="JOB", help="a cancelled or halted job")
     for cmd, action in ((throttle, execute_throttle), (pause, execute_pause), (resume, execute_resume)):
         add_stack_flags(cmd)
         cmd.set_defaults(execute=action)
@@ -74,6 +80,8 @@ def execute_pause(args: argparse.Namespace) -> int:
 
 
 def execute_resume(args: argparse.Namespace) -> int:
+    if args.job:
+        return resume_job(args)
     _update(args, Enabled=True)
     print("worker mapping enabled")
     return 0

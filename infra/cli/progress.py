@@ -54,7 +54,8 @@ def progress_line(job: Job, elapsed_s: float) -> str:
     of = f"{job.rows_settled}/{total_text(job)}"
     line = (
         f"{bar} {of} rows  posted {job.rows_posted}  failed {job.rows_failed}  "
-        f"rejected {job.rows_rejected}  {rate:.0f} rows/s  ETA {eta_text(job, eta)}  {job.state}"
+        f"rejected {job.rows_rejected}  cancelled {job.rows_cancelled}  {rate:.0f} rows/s  "
+        f"ETA {eta_text(job, eta)}  {job.state}"
     )
     return line + invocation_failures(job)
 

@@ -13,6 +13,7 @@ from infra.cli.flags import (
     add_request_flag,
     add_scale_flags,
     add_secret_flag,
+    add_threshold_flags,
     format_metadata,
     given_secrets,
     stack_parameters,
@@ -45,6 +46,7 @@ def register(commands: Any) -> None:
     add_parameter_flag(cmd)
     add_secret_flag(cmd)
     add_format_flags(cmd)
+    add_threshold_flags(cmd)
     cmd.set_defaults(execute=execute)
 
 

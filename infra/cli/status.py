@@ -14,7 +14,7 @@ from infra.cli.progress import eta_text, rate_and_eta, total_text
 from infra.ops.stack_ref import add_stack_flags, connect
 
 COLUMNS = (
-    *("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "ROWS/S", "ETA"),
+    *("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "CANCELLED", "ROWS/S", "ETA"),
     *("THROTTLED", "INV.FAILED", "STARTED"),
 )
 
@@ -23,7 +23,7 @@ def register(commands: Any) -> None:
     cmd: argparse.ArgumentParser = commands.add_parser(
         "status",
         help="jobs and their progress",
-        description="Each job's rows total, posted, failed, rejected, rate, ETA and state; "
+        description="Each job's rows total, posted, failed, rejected, cancelled, rate, ETA and state; "
         "with JOB, that job alone in detail.",
     )
     cmd.add_argument("job", nargs="?", metavar="JOB", help="a job id (see `fanout status`)")
@@ -49,8 +49,9 @@ def row_for(job: Job) -> tuple[str, ...]:
         str(job.rows_posted),
         str(job.rows_failed),
         str(job.rows_rejected),
+        str(job.rows_cancelled),
         f"{rate:.0f}",
-        "-" if job.is_finished else eta_text(job, eta),
+        "-" if job.is_finished or job.stopped else eta_text(job, eta),
         str(job.calls_throttled),
         str(job.invocation_failures),
         job.created_at,
@@ -79,6 +80,13 @@ def execute(args: argparse.Namespace) -> int:
             print(
                 f"invocations failed: {job.invocation_failures}, each retried within seconds; "
                 f"the last: {job.last_invocation_failure}"
+            )
+        if job.stopped:
+            print(f"{job.state}: {job.control_reason} (`fanout resume {job.job_id}` continues it)")
+        if job.threshold is not None:
+            print(
+                f"failure threshold: halts once {job.threshold.min_rows} rows have an outcome and more "
+                f"than {job.threshold.percent:g}% of them failed"
             )
         if job.reported_at:
             print(f"report: s3://{job.bucket}/{report_key(job.job_id)} (written {job.reported_at})")

@@ -66,7 +66,7 @@ class Redrive:
         whole_queue = request.job is None and request.max_messages is None and not request.dry_run
         if whole_queue and self._move_task(request.rate):
             return RedriveResult("StartMessageMoveTask", messages=-1, rows=-1)
-        return self._copy(request)
+        return self.copy(request)
 
     def _move_task(self, rate: float | None) -> bool:
         args: dict[str, object] = {"SourceArn": self._dlq_arn, "DestinationArn": self._work_arn}
@@ -78,7 +78,8 @@ class Redrive:
             return False  # not on this endpoint (the emulator): move them ourselves
         return True
 
-    def _copy(self, request: RedriveRequest) -> RedriveResult:
+    def copy(self, request: RedriveRequest) -> RedriveResult:
+        """Moves the chosen messages one by one, as they are (none is annotated first)."""
         result = RedriveResult("copy")
         held = self._dead.receive_all()
         chosen = [m for m in held if _matches(m, request.job)]

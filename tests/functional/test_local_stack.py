@@ -35,7 +35,7 @@ def test_every_queue_has_the_attributes_the_template_declares(
         for lid, spec in load_template()["Resources"].items()
         if spec["Type"] == "AWS::SQS::Queue"
     }
-    assert len(queues) == 4
+    assert len(queues) == 5
     for logical_id, declared in queues.items():
         url = stack.outputs[f"{logical_id}Url"]
         actual = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from fanout.jobs import JobStore
+from fanout.jobs import Job, JobStore
 from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
@@ -112,9 +112,9 @@ def test_the_job_record_is_written_once_per_five_sends_not_per_send(
     class CountedJobs(JobStore):
         checkpoints = 0
 
-        def save_checkpoint(self, *args: Any, **kwargs: Any) -> None:
+        def save_checkpoint(self, *args: Any, **kwargs: Any) -> Job:
             CountedJobs.checkpoints += 1
-            super().save_checkpoint(*args, **kwargs)
+            return super().save_checkpoint(*args, **kwargs)
 
     # GIVEN a file of 120 messages (100 rows each): 12 SendMessageBatch calls
     body = "id\n" + "".join(f"{n:05d}\n" for n in range(1, 12_001))

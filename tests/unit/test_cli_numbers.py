@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from infra.cli.flags import number_above, whole_number
+from infra.cli.flags import format_metadata, number_above, whole_number
+from infra.cli.main import build_parser
 
 
 def test_whole_numbers_within_their_range() -> None:
@@ -41,3 +42,17 @@ def test_a_runs_scale_sets_the_template_parameters_the_splitter_and_workers_read
     }
     # The template's minimum reserved concurrency is 2; one environment is still what runs.
     assert scale_parameters("http://127.0.0.1:9/rows", 1, 4)["WorkerReservedConcurrency"] == "2"
+
+
+def test_threshold_flags_travel_as_the_files_metadata_and_bad_ones_are_refused() -> None:
+    parser = build_parser()
+    args = parser.parse_args(
+        ["drop", "x.csv", "--tolerated-failure-percent", "25", "--tolerated-failure-min-rows", "40"]
+    )
+    assert format_metadata(args) == {
+        "fanout-tolerated-failure-percent": "25",
+        "fanout-tolerated-failure-min-rows": "40",
+    }
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["drop", "x.csv", "--tolerated-failure-percent", "101"])
+    assert refused.value.code == 2

@@ -149,7 +149,7 @@ def test_data_is_encrypted_at_rest_and_the_bucket_is_private_and_tls_only(cfn: d
         s["Condition"] for s in policy if s["Effect"] == "Deny" and s["Principal"] == "*"
     ]
     queues = of_type(cfn, "AWS::SQS::Queue")
-    assert len(queues) == 4
+    assert len(queues) == 5
     for queue_id, queue in queues.items():
         assert queue["Properties"].get("SqsManagedSseEnabled") or "KmsMasterKeyId" in queue["Properties"], (
             queue_id
