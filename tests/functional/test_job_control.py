@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
+from collections import Counter
 from typing import Any
 
 import boto3
@@ -69,6 +72,13 @@ def connection(session: boto3.Session, stack: LocalStack) -> StackConnection:
     return StackConnection(session, stack.outputs, "the test's stack")
 
 
+def outcomes(session: boto3.Session, stack: LocalStack, job: Job) -> dict[str, int]:
+    """The outcomes the job's results file gives, counted."""
+    body = session.client("s3").get_object(Bucket=stack.outputs["DataBucketName"], Key=job.results_key)
+    rows = list(csv.DictReader(io.StringIO(body["Body"].read().decode("utf-8"))))
+    return dict(Counter(row["outcome"] for row in rows))
+
+
 def assert_counts_add_up(job: Job) -> None:
     assert job.rows_total == job.rows_posted + job.rows_failed + job.rows_rejected + job.rows_cancelled
 
@@ -124,6 +134,8 @@ def test_a_stopped_jobs_message_posts_nothing_and_resume_posts_every_row_once(
     job = current(session, stack)
     assert (job.state, job.rows_cancelled, job.is_finished) == ("cancelled", 30, True)
     assert held_rows(session, stack) == list(range(1, 31))
+    # ... and the job's results file gives each row the outcome `cancelled`
+    assert outcomes(session, stack, job) == {"cancelled": 30}
     # WHEN the job is resumed and a worker takes what resume sent back
     resumed = resume(connection(session, stack), JOB)
     assert resumed.held_rows == 30
@@ -133,6 +145,7 @@ def test_a_stopped_jobs_message_posts_nothing_and_resume_posts_every_row_once(
     # THEN every row was posted once, and nothing counts as cancelled any more
     job = current(session, stack)
     assert (job.state, job.rows_posted, job.rows_cancelled) == ("done", 30, 0)
+    assert outcomes(session, stack, job) == {"posted": 30}
     assert set(api.successes.values()) == {1} and len(api.successes) == 30
 
 
