@@ -101,6 +101,7 @@ def test_the_page_after_a_run_draws_every_widget_and_its_totals_match_the_report
         "Fanout RowsPosted": report["rows_posted"],
         "Fanout RowsFailed": report["rows_failed"],
         "Fanout RowsRejected": report["rows_rejected"],
+        "Fanout RowsCancelled": report["rows_cancelled"],
     }
     (splitter,) = [w for w in widgets if w["title"] == "Splitter progress"]
     assert splitter["totals"]["Fanout SplitterRows"] == report["rows_total"]

@@ -143,6 +143,7 @@ def test_drop_then_status_follows_the_job_to_done(tmp_path: Path, api: DemoApi, 
         "POSTED",
         "FAILED",
         "REJECTED",
+        "CANCELLED",
         "ROWS/S",
         "ETA",
         "THROTTLED",
@@ -187,8 +188,8 @@ def test_status_follows_a_running_job_and_the_dashboard_shows_it(
     # WHEN some rows are posted and the rest are held
     row = wait_for_status(job_id, env, lambda cells: int(cells[3]) > 0)
     # THEN status shows the job running, with its total, a rate and an ETA
-    job, state, total, posted, failed, rejected, rate, eta = row[:8]
-    assert (job, state, total, failed, rejected) == (job_id, "running", "300", "0", "0")
+    job, state, total, posted, failed, rejected, cancelled, rate, eta = row[:9]
+    assert (job, state, total, failed, rejected, cancelled) == (job_id, "running", "300", "0", "0", "0")
     assert 0 < int(posted) <= 100
     assert float(rate) > 0 and eta.endswith("s") and float(eta[:-1]) >= 0
     # WHEN the API lets the rest through
