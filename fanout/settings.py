@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fanout.errors import ConfigError, InputError
 from fanout.formats import CsvFormat
 from fanout.results import check_mode
-from fanout.thresholds import FailureThreshold, parse_min_rows, parse_percent
+from fanout.thresholds import MAX_MIN_ROWS, FailureThreshold
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
@@ -86,10 +86,6 @@ class SplitterSettings:
                 encoding=_text(env, "CSV_ENCODING"),
                 header=_text(env, "CSV_HEADER"),
             )
-            failure_threshold = FailureThreshold(
-                parse_percent(_text(env, "TOLERATED_FAILURE_PERCENT")),
-                parse_min_rows(_text(env, "TOLERATED_FAILURE_MIN_ROWS")),
-            )
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         return cls(
@@ -105,7 +101,10 @@ class SplitterSettings:
             ledger_table=_text(env, "LEDGER_TABLE"),
             results_mode=_results_mode(env),
             default_request=_optional_text(env, "DEFAULT_REQUEST"),
-            failure_threshold=failure_threshold,
+            failure_threshold=FailureThreshold(
+                _float(env, "TOLERATED_FAILURE_PERCENT", 0, 100),
+                _int(env, "TOLERATED_FAILURE_MIN_ROWS", 1, MAX_MIN_ROWS),
+            ),
         )
 
 
