@@ -20,7 +20,7 @@ from typing import Any
 
 from fanout.contract import Row
 from fanout.rendering import RequestRenderer
-from fanout.request_spec import DEFAULT_REQUEST, RequestSpec, parse_spec
+from fanout.request_spec import DEFAULT_REQUEST, parse_spec
 from infra.demo.job import DemoApiProcess
 from worker.api_connections import ApiConnections
 from worker.poster import RowPoster
@@ -29,6 +29,9 @@ from worker.throttle import AdaptiveLimiter, Share
 
 TARGET_SPEC_CPU_RATIO = 1.2
 THREADS = 8
+# Each repetition alternates the two sides this many times, in chunks of its rows: on a machine
+# whose load changes by the second, both sides then see the same conditions.
+CHUNKS = 10
 COLUMNS = ("id", "name", "region", "age", "score", "active", "visits", "tags", "address.city")
 # The issue's typical spec: a URL placeholder, five typed columns, a nested body.
 TYPICAL_SPEC: dict[str, Any] = {
@@ -72,9 +75,8 @@ def sample_rows(rows: int) -> list[Row]:
     ]
 
 
-def cpu_per_row(poster: RowPoster, spec: RequestSpec, rows: list[Row]) -> float:
-    """Microseconds of posting-thread CPU per row, sending every row as `spec` says."""
-    renderer = RequestRenderer(spec, COLUMNS, poster.endpoint)
+def cpu_seconds(poster: RowPoster, renderer: RequestRenderer, rows: list[Row]) -> float:
+    """Posting-thread CPU seconds spent sending every row as the renderer's spec says."""
 
     def post(row: Row) -> float:
         started = time.thread_time()
@@ -84,8 +86,7 @@ def cpu_per_row(poster: RowPoster, spec: RequestSpec, rows: list[Row]) -> float:
         return time.thread_time() - started
 
     with ThreadPoolExecutor(THREADS, thread_name_prefix="post") as pool:
-        spent = sum(pool.map(post, rows))
-    return spent / len(rows) * 1e6
+        return sum(pool.map(post, rows))
 
 
 def measure(api_url: str, rows: int, repeat: int) -> dict[str, Any]:
@@ -94,13 +95,19 @@ def measure(api_url: str, rows: int, repeat: int) -> dict[str, Any]:
         RetryPolicy(attempt_limit=1),
         AdaptiveLimiter(Share.of(0, 0, 1, THREADS)),
     )
-    typical = parse_spec(TYPICAL_SPEC)
+    default = RequestRenderer(DEFAULT_REQUEST, COLUMNS, poster.endpoint)
+    typical = RequestRenderer(parse_spec(TYPICAL_SPEC), COLUMNS, poster.endpoint)
     sample = sample_rows(rows)
-    cpu_per_row(poster, DEFAULT_REQUEST, sample[: rows // 10 or 1])  # warm the connections and caches
+    step = max(1, rows // CHUNKS)
+    chunks = [sample[i : i + step] for i in range(0, rows, step)]
+    cpu_seconds(poster, default, chunks[0])  # warm the connections and caches
     runs = []
     for _ in range(repeat):
-        default_us = cpu_per_row(poster, DEFAULT_REQUEST, sample)
-        typical_us = cpu_per_row(poster, typical, sample)
+        spent = {"default": 0.0, "typical": 0.0}
+        for chunk in chunks:
+            spent["default"] += cpu_seconds(poster, default, chunk)
+            spent["typical"] += cpu_seconds(poster, typical, chunk)
+        default_us, typical_us = (spent[side] / rows * 1e6 for side in ("default", "typical"))
         runs.append(
             {
                 "default_us_per_row": round(default_us, 1),

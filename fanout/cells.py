@@ -58,7 +58,8 @@ class CellError(PermanentError):
 
 def _integer(cell: str) -> int:
     text = cell.strip()
-    if not _INTEGER.fullmatch(text):
+    # str.isdigit is cheaper than the pattern, but also takes digits that are not ASCII.
+    if not (text.isascii() and text.isdigit()) and not _INTEGER.fullmatch(text):
         raise ValueError("not an integer")
     return int(text)
 

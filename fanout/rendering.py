@@ -135,11 +135,15 @@ class RequestRenderer:
             if name not in self._index:
                 raise InputError(f"columns.{name}: no such column {columns_hint(columns)}")
         self._conversions = [
-            (i, converter(name, spec.columns.get(name, "string"), spec.empty))
+            (i, converter(name, spec.columns[name], spec.empty))
             for i, name in enumerate(columns)
-            if name in spec.columns or spec.empty != "keep"
+            if spec.columns.get(name, "string") != "string"
         ]
         self._omit_blank = spec.empty != "keep"
+        # What an empty cell of any column becomes in the body (typed columns' converters agree).
+        self._empty_value = converter("", "string", spec.empty)("")
+        # Only `empty: omit` leaves fields out: other bodies build their objects without checking.
+        self._may_omit = spec.empty == "omit"
         self._origin, self._path, self._query = self._compile_url(spec, endpoint)
         body = spec.effective_body
         self._body = None if body.kind == "none" else self._compile_body(body)
@@ -215,10 +219,10 @@ class RequestRenderer:
             return self._compile_template(body.template, "body")
         names = [(i, c) for i, c in enumerate(self.columns) if not c.startswith(ANNOTATION_PREFIX)]
         if body.kind == "flat":
-            if not self._conversions:
+            if not self._conversions and not self._omit_blank:
                 return _strings(names, len(self.columns))
-            return _object([(name, _cell(i)) for i, name in names])
-        return _nested(names)
+            return _object([(name, _cell(i)) for i, name in names], self._may_omit)
+        return _nested(names, self._may_omit)
 
     def _compile_template(self, node: Any, where: str) -> Build:
         if isinstance(node, str):
@@ -232,9 +236,12 @@ class RequestRenderer:
             text = template.bind(self._index, _text_cell)
             return lambda values, typed: text(values)
         if isinstance(node, Mapping):
-            return _object([(str(k), self._compile_template(v, f"{where}.{k}")) for k, v in node.items()])
+            fields = [(str(k), self._compile_template(v, f"{where}.{k}")) for k, v in node.items()]
+            return _object(fields, self._may_omit)
         if isinstance(node, list):
             items = [self._compile_template(v, f"{where}[{n}]") for n, v in enumerate(node)]
+            if not self._may_omit:
+                return lambda values, typed: [b(values, typed) for b in items]
             return lambda values, typed: [v for b in items if (v := b(values, typed)) is not OMIT]
         return lambda values, typed: node
 
@@ -244,12 +251,15 @@ class RequestRenderer:
         if len(values) != len(self.columns):
             raise CellError("*", "", f"expected {len(self.columns)} fields, found {len(values)}")
         typed: Typed
-        if self._conversions:
+        if self._omit_blank:
+            blank = self._empty_value
+            typed = [blank if cell == "" else cell for cell in values]
+        elif self._conversions:
             typed = list(values)
-            for i, convert in self._conversions:
-                typed[i] = convert(values[i])
         else:
             typed = values  # type: ignore[assignment]  # read-only here: cells are their own values
+        for i, convert in self._conversions:
+            typed[i] = convert(values[i])
         target = self._path(values)
         if self._query:
             params = [
@@ -286,14 +296,17 @@ def _strings(names: list[tuple[int, str]], width: int) -> Build:
     return lambda values, typed: {k: values[i] for k, i in zip(keys, indices, strict=True)}
 
 
-def _object(fields: list[tuple[str, Build]]) -> Build:
+def _object(fields: list[tuple[str, Build]], may_omit: bool) -> Build:
+    if not may_omit:
+        return lambda values, typed: {k: b(values, typed) for k, b in fields}
+
     def build(values: Values, typed: Typed) -> dict[str, Any]:
         return {k: v for k, b in fields if (v := b(values, typed)) is not OMIT}
 
     return build
 
 
-def _nested(names: list[tuple[int, str]]) -> Build:
+def _nested(names: list[tuple[int, str]], may_omit: bool) -> Build:
     """The `default` body: dotted column names nest (address.city -> {"address": {"city": ...}})."""
     paths = {name: tuple(name.split(".")) for _, name in names}
     by_path = {path: name for name, path in paths.items()}
@@ -311,8 +324,9 @@ def _nested(names: list[tuple[int, str]]) -> Build:
         for key in paths[name][:-1]:
             node = node.setdefault(key, {})
         node[paths[name][-1]] = i
-    return _compile_tree(tree)
+    return _compile_tree(tree, may_omit)
 
 
-def _compile_tree(tree: dict[str, Any]) -> Build:
-    return _object([(k, _cell(v) if isinstance(v, int) else _compile_tree(v)) for k, v in tree.items()])
+def _compile_tree(tree: dict[str, Any], may_omit: bool) -> Build:
+    fields = [(k, _cell(v) if isinstance(v, int) else _compile_tree(v, may_omit)) for k, v in tree.items()]
+    return _object(fields, may_omit)
