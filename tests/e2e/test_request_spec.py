@@ -176,7 +176,8 @@ def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_req
         if refusing and int(call.route.rsplit("/", 1)[1]) % 5 == 0
         else Reply()
     )
-    with local_up(api.url, "--concurrency", "4") as endpoint:
+    # (a fifth of the rows failing would halt the job at the default failure threshold)
+    with local_up(api.url, "--concurrency", "4", "--param", "ToleratedFailurePercent=100") as endpoint:
         source = tmp_path / "customers.csv"
         write_customers(source, rows=100, bad=frozenset({13}))
         spec = tmp_path / "customers.yaml"
