@@ -210,12 +210,12 @@ def stack_parameters(args: argparse.Namespace) -> dict[str, str]:
     return {**parameters, **dict(args.param)}
 
 
-def add_request_flag(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument(
-        "--request",
-        type=Path,
-        metavar="SPEC",
-        help="a request spec (YAML or JSON) saying how each row becomes an HTTP request; "
-        "checked against the file's columns, then uploaded under requests/ (default: the stack's "
-        "DefaultRequest, else a POST of each row's strings)",
-    )
+FILE_REQUEST_HELP = (
+    "a request spec (YAML or JSON) saying how each row becomes an HTTP request; "
+    "checked against the file's columns, then uploaded under requests/ (default: the stack's "
+    "DefaultRequest, else a POST of each row's strings)"
+)
+
+
+def add_request_flag(cmd: argparse.ArgumentParser, help: str = FILE_REQUEST_HELP) -> None:
+    cmd.add_argument("--request", type=Path, metavar="SPEC", help=help)

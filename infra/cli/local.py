@@ -12,6 +12,7 @@ from fanout.jobs import Job, JobStore
 from infra.cli.flags import (
     add_budget_flags,
     add_parameter_flag,
+    add_request_flag,
     add_scale_flags,
     add_secret_flag,
     given_secrets,
@@ -19,6 +20,7 @@ from infra.cli.flags import (
 )
 from infra.cli.preflight import check_api_url
 from infra.cli.progress import progress_line
+from infra.cli.request_files import RequestFile, read_request_file
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
 from infra.local.runtime import LocalRuntime
@@ -52,23 +54,37 @@ def register(commands: Any) -> None:
     add_budget_flags(up)
     add_parameter_flag(up)
     add_secret_flag(up)
+    add_request_flag(
+        up,
+        help="a request spec (YAML or JSON) for every file dropped without one of its own: checked, "
+        "uploaded under requests/ and made the stack's DefaultRequest (a file's columns are "
+        "checked against it when its job starts; default: a POST of each row's strings)",
+    )
     up.set_defaults(execute=execute_up)
 
 
 def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    parameters = stack_parameters(args)
+    request = read_request_file(args.request) if args.request else None
+    if request is not None:
+        # Before anything touches the network: a credential for a plain-http host is never sent.
+        request.check_auth(args.api_url, given_secrets(args))
+        parameters = request.as_stack_default(parameters)
     check_api_url(args.api_url)
     stop = stop or threading.Event()
-    parameters = stack_parameters(args)
     with Emulator(port=args.port) as emulator:
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
         put_secrets(session, stack, given_secrets(args))
+        if request is not None:
+            request.upload(session, stack.outputs["DataBucketName"])
         jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
         with LocalRuntime(session, stack, args.concurrency, args.processes):
             try:  # from here on, Ctrl-C is the way to stop
                 print(
                     f"local stack up at {emulator.endpoint_url} (Ctrl-C stops it)\n"
                     f"  bucket: s3://{stack.outputs['DataBucketName']}/incoming/\n"
+                    f"{_default_request_line(request)}"
                     f"  in another terminal:\n"
                     f"    export AWS_ENDPOINT_URL={emulator.endpoint_url}\n"
                     f"    fanout drop FILE.csv && fanout status\n"
@@ -79,6 +95,12 @@ def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) ->
             except KeyboardInterrupt:
                 print("stopping", file=sys.stderr)
     return 0
+
+
+def _default_request_line(request: RequestFile | None) -> str:
+    if request is None:
+        return ""
+    return f"  default request: {request.key} (from {request.path}; a file's own --request wins)\n"
 
 
 def _watch(jobs: JobStore, stop: threading.Event) -> None:

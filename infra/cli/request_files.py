@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from fanout.request_spec import RequestSpec, check_auth_destination, parse_spec,
 from fanout.request_store import METADATA_REQUEST, METADATA_REQUEST_VERSION, request_key
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# The template parameter naming the spec for files that name none.
+DEFAULT_REQUEST_PARAMETER = "DefaultRequest"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,15 @@ class RequestFile:
             Bucket=bucket, Key=self.key, Body=self.stored.encode("utf-8"), ContentType="application/json"
         )
         return {METADATA_REQUEST: self.key, METADATA_REQUEST_VERSION: response.get("VersionId", "")}
+
+    def as_stack_default(self, parameters: Mapping[str, str]) -> dict[str, str]:
+        """The template parameters with this spec (once uploaded) as the stack's DefaultRequest."""
+        if parameters.get(DEFAULT_REQUEST_PARAMETER):
+            raise InputError(
+                f"--request {self.path} and --param {DEFAULT_REQUEST_PARAMETER}= both name the "
+                "stack's default request: give one"
+            )
+        return {**parameters, DEFAULT_REQUEST_PARAMETER: self.key}
 
     def check_columns(self, columns: tuple[str, ...]) -> None:
         """The spec against a file's header: every placeholder and typed column must be there."""

@@ -17,7 +17,7 @@ import pytest
 from fanout.request_store import REQUESTS_PREFIX
 from infra.demo.api import Call, DemoApi, Reply
 from infra.local.endpoint import use_endpoint
-from tests.e2e.cli import fanout, local_up
+from tests.e2e.cli import fanout, free_port, local_up
 
 pytestmark = pytest.mark.e2e
 
@@ -151,42 +151,81 @@ def test_run_refuses_a_spec_that_names_a_missing_column_before_anything_starts(
     assert api.stats()["calls"] == 0
 
 
+def test_local_up_refuses_a_bad_spec_before_the_stack_starts(tmp_path: Path, api: DemoApi) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("url: /customers/{id}\ncolumns: {age: int}\n")
+    result = fanout("local", "up", "--api-url", api.url, "--port", str(free_port()), "--request", str(spec))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"fanout local: error: request spec {spec}: columns.age: 'int' is not a type "
+        "(string, integer, number, boolean, json)\n"
+    )
+    assert result.stdout == ""
+
+
 def stack_fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     return fanout(*args, env={"AWS_ENDPOINT_URL": endpoint}, timeout=120)
 
 
-def wait_for_counts(endpoint: str, job_id: str, counts: list[int]) -> None:
+def wait_for_counts(endpoint: str, job_id: str, counts: list[int], state: str = "done_with_failures") -> None:
     """Until `fanout status` shows the job's total, posted, failed and rejected rows as `counts`."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         row = stack_fanout(endpoint, "status", job_id).stdout.splitlines()[1].split()
-        if [int(x) for x in row[2:6]] == counts and row[1] == "done_with_failures":
+        if [int(x) for x in row[2:6]] == counts and row[1] == state:
             return
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} did not reach {counts}: {row}")
 
 
+# The local stack's default request (`fanout local up --request`), for files dropped without one.
+STACK_SPEC = """\
+method: PATCH
+url: /people/{id}
+columns: {age: integer}
+"""
+
+
 def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_requests(
     tmp_path: Path, api: DemoApi
 ) -> None:
-    # GIVEN a local stack and an API that refuses ids divisible by 5 for now
+    # GIVEN a local stack with a default request of its own, and an API that refuses customer
+    # ids divisible by 5 for now
     refusing = True
     api.decide = lambda call: (
         Reply(400, body=b'{"error":"not yet"}')
-        if refusing and int(call.route.rsplit("/", 1)[1]) % 5 == 0
+        if refusing
+        and call.route.startswith("/rows/customers/")
+        and int(call.route.rsplit("/", 1)[1]) % 5 == 0
         else Reply()
     )
+    stack_spec = tmp_path / "people.yaml"
+    stack_spec.write_text(STACK_SPEC)
     # (a fifth of the rows failing would halt the job at the default failure threshold)
-    with local_up(api.url, "--concurrency", "4", "--param", "ToleratedFailurePercent=100") as endpoint:
+    flags = ("--concurrency", "4", "--param", "ToleratedFailurePercent=100", "--request", str(stack_spec))
+    with local_up(api.url, *flags) as endpoint:
         source = tmp_path / "customers.csv"
         write_customers(source, rows=100, bad=frozenset({13}))
         spec = tmp_path / "customers.yaml"
         spec.write_text(SPEC)
-        # WHEN the file is dropped with the spec
+        people = tmp_path / "people.csv"
+        people.write_text("id,age\n7,30\n8,31\n")
+        # WHEN the file is dropped with the spec, and another without one
         dropped = stack_fanout(endpoint, "drop", str(source), "--request", str(spec))
         assert dropped.returncode == 0, dropped.stderr
         job_id = dropped.stdout.split()[0]
+        plain = stack_fanout(endpoint, "drop", str(people))
+        assert plain.returncode == 0, plain.stderr
+        people_job = plain.stdout.split()[0]
         wait_for_counts(endpoint, job_id, [100, 79, 20, 1])
+        # THEN the file without a spec was sent as the stack's default request says
+        wait_for_counts(endpoint, people_job, [2, 2, 0, 0], state="done")
+        assert sorted(
+            (c.method, c.route, c.payload) for k, c in api.calls.items() if k.startswith(people_job + ":")
+        ) == [
+            ("PATCH", "/rows/people/7", {"id": "7", "age": 30}),
+            ("PATCH", "/rows/people/8", {"id": "8", "age": 31}),
+        ]
         # AND the spec object is replaced by one that would send something else entirely
         s3 = use_endpoint(endpoint).client("s3")
         bucket = _bucket(s3)
@@ -207,7 +246,7 @@ def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_req
         assert moved.returncode == 0, moved.stderr
         wait_for_counts(endpoint, job_id, [100, 99, 0, 1])
     # THEN the redriven rows went out as the spec said when the job started, not as it says now
-    assert len(api.calls) == 99
+    assert len([k for k in api.calls if k.startswith(job_id + ":")]) == 99
     for n in range(1, 101):
         if n != 13:
             call = api.calls[f"{job_id}:{n}"]
