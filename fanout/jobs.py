@@ -89,6 +89,9 @@ class Job:
     last_invocation_failure: str = ""
     source_bytes: int = 0  # the size of the object being split, once a checkpoint says
     request: RequestRef | None = None  # the request spec's pinned version; None: the default request
+    # The splitter has chosen the job's request (`request`, or the default request where that is
+    # None); until then `request` is None because nothing has been read yet.
+    request_pinned: bool = False
 
     @property
     def rows_estimate(self) -> int | None:
@@ -174,7 +177,8 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         invocation_failures=_n(item, "invocation_failures"),
         source_bytes=_n(item, "source_bytes"),
         last_invocation_failure=item.get("last_invocation_failure", {}).get("S", ""),
-        request=RequestRef.from_json([v["S"] for v in item["request"]["L"]]) if "request" in item else None,
+        request=_request_from_item(item),
+        request_pinned="request" in item,
         control=item.get("control", {}).get("S", ""),
         control_reason=item.get("control_reason", {}).get("S", ""),
         rows_cancelled=_n(item, "rows_cancelled"),
@@ -183,6 +187,12 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         threshold_base_posted=_n(item, "threshold_base_posted"),
         threshold=FailureThreshold.from_item(item),
     )
+
+
+def _request_from_item(item: dict[str, Any]) -> RequestRef | None:
+    """The pinned spec; an empty list is the default request, pinned as such."""
+    parts = [v["S"] for v in item.get("request", {}).get("L", [])]
+    return RequestRef.from_json(parts) if parts else None
 
 
 def _checkpoint_from_item(item: dict[str, Any]) -> SplitCheckpoint | None:
@@ -293,14 +303,16 @@ class JobStore:
         )
         return _job_from_item(item["Attributes"])
 
-    def set_request(self, job_id: str, request: RequestRef) -> None:
+    def set_request(self, job_id: str, request: RequestRef | None) -> None:
+        """Pins the job's request spec (None: the default request, so that a DefaultRequest set
+        later does not change a job that started without one)."""
         self._db.update_item(
             TableName=self._table,
             Key={"job_id": {"S": job_id}},
             UpdateExpression="SET #r = :r, updated_at = :now",
             ExpressionAttributeNames={"#r": "request"},
             ExpressionAttributeValues={
-                ":r": {"L": [{"S": part} for part in request.to_json()]},
+                ":r": {"L": [{"S": part} for part in request.to_json()] if request else []},
                 ":now": {"S": now_iso()},
             },
         )

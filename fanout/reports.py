@@ -48,6 +48,9 @@ def report_for(job: Job, duration_s: float, results: str = "") -> dict[str, Any]
         "error": job.error,
         "results": results,
         "reason": job.control_reason,  # why a cancelled or halted job stopped
+        # The request spec the job pinned (empty: the default request).
+        "request": f"s3://{job.request.bucket}/{job.request.key}" if job.request else "",
+        "request_version": job.request.version if job.request else "",
     }
 
 

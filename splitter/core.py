@@ -143,13 +143,15 @@ class Splitter:
 
     def _request_for(self, job: Job, head: Any) -> tuple[RequestRef, RequestSpec] | None:
         """The job's spec: pinned in its record by an earlier invocation, else the one the file asks for."""
-        if job.request is not None:
-            return job.request, self._requests.load(job.request)
+        if job.request_pinned:
+            return (job.request, self._requests.load(job.request)) if job.request else None
         asked = requested(head.get("Metadata", {}), self._settings.default_request)
+        # Recorded before any message goes out: a later invocation sends with the same version
+        # (or the default request, whatever DefaultRequest says by then).
         if asked is None:
+            self._jobs.set_request(job.job_id, None)
             return None
         pinned, spec = self._requests.pin(job.bucket, *asked)
-        # Recorded before any message goes out: a later invocation sends with the same version.
         self._jobs.set_request(job.job_id, pinned)
         return pinned, spec
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fanout.errors import InputError
-from fanout.jobs import Job, JobStore
+from fanout.jobs import SPLIT_FAILED, SPLITTING, Job, JobStore
 from fanout.reports import report_key
 from infra.cli.progress import eta_text, rate_and_eta, total_text
 from infra.ops.stack_ref import add_stack_flags, connect
@@ -65,6 +65,18 @@ def table(rows: list[tuple[str, ...]]) -> str:
     )
 
 
+def request_text(job: Job) -> str:
+    """Which request spec the job's rows are sent with: the object version it pinned."""
+    if job.request is not None:
+        return str(job.request)
+    # (a record written before the default request was pinned too has nothing to say it was)
+    if job.request_pinned or job.split_state not in (SPLITTING, SPLIT_FAILED):
+        return "the default request (each row's strings POSTed to the API URL)"
+    if job.split_state == SPLITTING:
+        return "not read yet (the split has not started)"
+    return "none (the split failed before it read one)"
+
+
 def execute(args: argparse.Namespace) -> int:
     stack = connect(args)
     jobs = JobStore(stack.session.client("dynamodb"), stack.outputs["JobsTableName"])
@@ -74,6 +86,7 @@ def execute(args: argparse.Namespace) -> int:
             raise InputError(f"no job {args.job} in {stack.where}")
         print(table([row_for(job)]))
         print(f"source: s3://{job.bucket}/{job.key} (version {job.version})")
+        print(f"request: {request_text(job)}")
         if job.error:
             print(f"error: {job.error}")
         if job.last_invocation_failure:

@@ -95,9 +95,11 @@ def job(session: boto3.Session, stack: LocalStack) -> Any:
     return JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"]).get(JOB)
 
 
-def drop(session: boto3.Session, stack: LocalStack, key: str, data: bytes) -> dict:
+def drop(
+    session: boto3.Session, stack: LocalStack, key: str, data: bytes, metadata: dict[str, str] | None = None
+) -> dict:
     s3 = session.client("s3")
-    s3.put_object(Bucket=stack.outputs["DataBucketName"], Key=key, Body=data)
+    s3.put_object(Bucket=stack.outputs["DataBucketName"], Key=key, Body=data, Metadata=metadata or {})
     intake = receive_all(session, stack.outputs["IntakeQueueUrl"], visibility=30)
     return event_for(stack, "SplitterFunction", intake)
 

@@ -133,3 +133,28 @@ def test_a_file_of_bad_records_is_rejected_in_parts_and_combined(
     rows = list(csv.reader(io.StringIO(body)))
     assert len(body) > 5 * 1024 * 1024
     assert [int(r[0]) for r in rows[1:]] == list(range(1, 24_001))
+
+
+def test_a_job_started_with_the_default_request_keeps_it_when_handed_over(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    # GIVEN a split of a file that names no spec, run out of time after its first checkpoint
+    lines = ["id"] + [str(n) for n in range(1, ROWS_PER_CHECKPOINT * 3 // 2 + 1)]
+    event = drop(session, stack, "incoming/plain.csv", ("\n".join(lines) + "\n").encode())
+    environment = full_messages(stack.functions["SplitterFunction"].environment)
+    assert build(environment, session=session).handle(event, ShortContext(Clock(checks=1))) == {
+        "batchItemFailures": []
+    }
+    handover = event_for(stack, "SplitterFunction", receive_all(session, stack.outputs["IntakeQueueUrl"], 30))
+    assert handover["Records"]
+    # WHEN the stack gets a DefaultRequest before the next invocation goes on with the split
+    bucket = stack.outputs["DataBucketName"]
+    session.client("s3").put_object(Bucket=bucket, Key="requests/later.json", Body=b'{"method": "PUT"}')
+    later = build({**environment, "DEFAULT_REQUEST": "later.json"}, session=session)
+    assert later.handle(handover, ShortContext(Clock(checks=100))) == {"batchItemFailures": []}
+    # THEN every row of the job is sent with the request it started with: the default request
+    messages = work_messages(session, stack)
+    assert sum(len(m.rows) for m in messages) == len(lines) - 1
+    assert {m.request for m in messages} == {None}
+    (job,) = jobs(session, stack).list()
+    assert (job.request, job.request_pinned, job.rows_total) == (None, True, len(lines) - 1)
