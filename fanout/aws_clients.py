@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import boto3
+import botocore.session
 from botocore.config import Config
 
 # botocore's standard retry mode waits up to min(2 ** retry, 20) s before a retry (throttling
@@ -49,3 +51,14 @@ WORKER_CLIENTS = ClientLimits(connect_timeout_s=2.0, read_timeout_s=8.0, attempt
 # The splitter keeps HANDOFF_RESERVE_S (60 s, splitter/core.py) back to send, checkpoint and
 # hand over; S3 GET streams read from a socket that may wait while the work queue is full.
 SPLITTER_CLIENTS = ClientLimits(connect_timeout_s=2.0, read_timeout_s=10.0, attempts=3)
+
+
+def bounded_session(limits: ClientLimits) -> boto3.Session:
+    """A session every client of which has `limits`: the function's own, and the ones botocore's
+    credential providers make behind it (STS for an assume-role or web-identity profile, SSO),
+    which would otherwise wait 60 s a read and retry in legacy mode. The instance and container
+    metadata calls those providers make are bounded by botocore itself (1 s and one attempt;
+    2 s and three attempts)."""
+    core = botocore.session.Session()
+    core.set_default_client_config(limits.config())
+    return boto3.Session(botocore_session=core)

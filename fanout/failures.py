@@ -17,10 +17,10 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fanout.aws_clients import ClientLimits, bounded_session
 from fanout.errors import FanoutError
 from fanout.jobs import JobStore
 from fanout.metrics import MetricSet, MetricsTarget
@@ -91,15 +91,20 @@ class FailedMessages:
 
 
 def retry_after_failed_start(
-    event: Mapping[str, object], exc: BaseException, metric: str, log: logging.Logger, env: Mapping[str, str]
+    event: Mapping[str, object],
+    exc: BaseException,
+    metric: str,
+    log: logging.Logger,
+    env: Mapping[str, str],
+    limits: ClientLimits,
 ) -> None:
     """The function's core could not be built (a setting missing or out of range, a secret it
     cannot read): the event's messages are logged, counted and retried the same way, with what
-    can be made without the core (no job is known yet)."""
+    can be made without the core (no job is known yet; SQS is called within the function's `limits`)."""
     try:
         target: MetricsTarget | None = MetricsTarget.from_env(env)
     except FanoutError:
         target = None  # the metrics' own settings are what is missing: the log line says so
     records = event.get("Records", [])
-    failed = FailedMessages(boto3.Session().client("sqs"), None, target, metric, log)
+    failed = FailedMessages(bounded_session(limits).client("sqs"), None, target, metric, log)
     failed.retry_soon([SQSRecord(r) for r in records] if isinstance(records, list) else [], exc)

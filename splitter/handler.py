@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from fanout import metrics
-from fanout.aws_clients import SPLITTER_CLIENTS
+from fanout.aws_clients import SPLITTER_CLIENTS, bounded_session
 from fanout.failures import FailedMessages, retry_after_failed_start
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
@@ -30,7 +30,9 @@ def build(
     **kwargs: Any,
 ) -> IntakeProcessor:
     """The splitter core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
-    session = session or boto3.Session()
+    # A given session (the local stack's) has defaults of its own: each client is given the
+    # limits too, which take precedence over them.
+    session = session or bounded_session(SPLITTER_CLIENTS)
     settings = SplitterSettings.from_env(env)
     config = SPLITTER_CLIENTS.config()
     dynamodb = session.client("dynamodb", config=config)
@@ -57,6 +59,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         core = _intake()
     except Exception as exc:
         log = logging.getLogger("fanout.splitter")
-        retry_after_failed_start(event, exc, metrics.SPLITTER_FAILURES, log, os.environ)
+        retry_after_failed_start(event, exc, metrics.SPLITTER_FAILURES, log, os.environ, SPLITTER_CLIENTS)
         raise
     return core.handle(event, context)

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 
 from fanout import metrics
-from fanout.aws_clients import WORKER_CLIENTS
+from fanout.aws_clients import WORKER_CLIENTS, bounded_session
 from fanout.failures import FailedMessages, retry_after_failed_start
 from fanout.jobs import JobStore
 from fanout.logs import structured_logging
@@ -37,7 +37,9 @@ def build(
     env: Mapping[str, str], session: boto3.Session | None = None, metrics_sink: MetricsSink | None = None
 ) -> Worker:
     """The worker core; metrics go to stdout as EMF unless another sink is given (the local stack)."""
-    session = session or boto3.Session()
+    # A given session (the local stack's) has defaults of its own: each client is given the
+    # limits too, which take precedence over them.
+    session = session or bounded_session(WORKER_CLIENTS)
     settings = WorkerSettings.from_env(env)
     config = WORKER_CLIENTS.config()
     secrets = SecretStore(session.client("secretsmanager", config=config), settings.secrets_prefix)
@@ -101,6 +103,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         core = _worker()
     except Exception as exc:
         log = logging.getLogger("fanout.worker")
-        retry_after_failed_start(event, exc, metrics.WORKER_FAILURES, log, os.environ)
+        retry_after_failed_start(event, exc, metrics.WORKER_FAILURES, log, os.environ, WORKER_CLIENTS)
         raise
     return core.handle(event, context)
