@@ -18,6 +18,7 @@ import sys
 import threading
 from collections import Counter
 
+from bench.limited_api import RETRY_AFTER_S, Limiter, limiter
 from infra.demo.api import READY_PREFIX
 
 LOOPBACK = "127.0.0.1"
@@ -28,21 +29,32 @@ _BAD = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
     b"Connection: close\r\n\r\n{}"
 )
+_TOO_MANY = (
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: "
+    + RETRY_AFTER_S.encode()
+    + b"\r\nContent-Length: 2\r\n\r\n{}"
+)
 
 
 class Counts:
-    def __init__(self) -> None:
+    def __init__(self, limit: Limiter | None = None) -> None:
         self.calls = 0
         self.connections = 0
         self.successes: Counter[str] = Counter()
+        self.limit = limit  # calls beyond it are answered 429 with Retry-After
+        self.refused = 0
+        self.admitted_at: list[float] = []  # with a limit: when each admitted call arrived
 
-    def stats(self) -> dict[str, int]:
-        return {
+    def stats(self) -> dict[str, object]:
+        stats: dict[str, object] = {
             "calls": self.calls,
             "connections": self.connections,
             "rows_accepted": len(self.successes),
             "duplicates": sum(n - 1 for n in self.successes.values()),
         }
+        if self.limit is not None:
+            stats |= {"refused": self.refused, "admitted_at": self.admitted_at}
+        return stats
 
 
 class Latency:
@@ -100,6 +112,13 @@ class _Connection(asyncio.Protocol):
             return
         key = headers.get("idempotency-key", "")
         close = headers.get("connection", "").lower() == "close"
+        if self._counts.limit is not None:
+            now = asyncio.get_running_loop().time()
+            if not self._counts.limit.admit(now):
+                self._counts.refused += 1
+                self._send(_TOO_MANY)
+                return
+            self._counts.admitted_at.append(now)
         asyncio.get_running_loop().call_later(self._latency(), self._answer, key, close)
 
     def _answer(self, key: str, close: bool) -> None:
@@ -131,8 +150,8 @@ def _headers(text: str) -> dict[str, str]:
     return headers
 
 
-async def _serve(latency: Latency, port: int) -> None:
-    counts = Counts()
+async def _serve(latency: Latency, port: int, limit: Limiter | None = None) -> None:
+    counts = Counts(limit)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: _Connection(counts, latency), LOOPBACK, port, backlog=4096, reuse_address=True
@@ -161,10 +180,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A loopback API with a fixed or uniform latency.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, nargs=2, default=(50.0, 50.0), metavar=("MIN", "MAX"))
+    parser.add_argument(
+        "--limit",
+        metavar="KIND:R",
+        help="answer 429 (Retry-After: 1) beyond R calls a second: bucket (a token bucket, burst R) "
+        "or window (any sliding second)",
+    )
     args = parser.parse_args(argv)
     low, high = args.latency_ms
+    limit = None
+    if args.limit:
+        kind, _, rate = args.limit.partition(":")
+        limit = limiter(kind, float(rate))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(Latency(low / 1000, high / 1000), args.port))
+        asyncio.run(_serve(Latency(low / 1000, high / 1000), args.port, limit))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from infra.demo.job import DemoApiProcess
 from worker.api_connections import ApiConnections
 from worker.poster import RowPoster
 from worker.responses import RetryPolicy
-from worker.throttle import AdaptiveLimiter, Share
+from worker.throttle import AdaptiveLimiter, Budget
 
 TARGET_SPEC_CPU_RATIO = 1.2
 THREADS = 8
@@ -93,7 +93,7 @@ def measure(api_url: str, rows: int, repeat: int) -> dict[str, Any]:
     poster = RowPoster(
         ApiConnections(api_url, 10.0),
         RetryPolicy(attempt_limit=1),
-        AdaptiveLimiter(Share.of(0, 0, 1, THREADS)),
+        AdaptiveLimiter(Budget(0, 0.0, 1, THREADS)),
     )
     default = RequestRenderer(DEFAULT_REQUEST, COLUMNS, poster.endpoint)
     typical = RequestRenderer(parse_spec(TYPICAL_SPEC), COLUMNS, poster.endpoint)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_all
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from fanout.redelivery import Redelivery
 from fanout.reports import JobReporter
 from fanout.results import RowRecord
 from worker.calls import add_calls
+from worker.fleet import FleetWatch
 from worker.flusher import LedgerFlusher
 from worker.job_watch import JobWatch
 from worker.ledger import Change, JobNotStopped, Ledger, Outcome
@@ -99,9 +101,12 @@ class Worker:
         jobs: JobStore,
         held_url: str,
         concurrency: int,
+        fleet: FleetWatch | None = None,
     ) -> None:
         """`held_url`: where a stopped job's rows wait for a resume; `concurrency`: the mapping's
-        maximum, how many invocations may post for one job at once."""
+        maximum, how many invocations may post for one job at once; `fleet`: keeps this environment
+        counted among those sharing the API's budget while it posts (None: no budget)."""
+        self._fleet = fleet
         self._poster = poster
         self._renderers = renderers
         self._ledger = ledger
@@ -123,7 +128,8 @@ class Worker:
         watch = JobWatch(self._jobs, self._reporter, self._concurrency)
         run = _Invocation(LedgerFlusher(self._ledger, recorder=self._recorder, watch=watch), watch)
         try:
-            return self._handle(event, context, run)
+            with self._fleet.posting() if self._fleet else nullcontext():
+                return self._handle(event, context, run)
         except Exception as exc:
             records = event.get("Records", [])
             self._failures.retry_soon([SQSRecord(r) for r in records], exc, _job_ids(records))

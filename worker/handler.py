@@ -24,13 +24,14 @@ from fanout.settings import WorkerSettings
 from worker.api_connections import ApiConnections
 from worker.authenticators import Authenticators
 from worker.core import Worker
+from worker.fleet import DynamoFleetCounter, FleetWatch
 from worker.ledger import Ledger
 from worker.poster import RowPoster
 from worker.renderers import Renderers
 from worker.responses import RetryPolicy
 from worker.results_log import ResultsLog
 from worker.secrets import SecretStore
-from worker.throttle import AdaptiveLimiter, Share
+from worker.throttle import AdaptiveLimiter, Budget
 
 
 def build(
@@ -47,16 +48,18 @@ def build(
     auth = None
     if settings.api_auth_secret_arn:
         auth = authenticators.for_secret_arn(settings.api_auth_secret_arn, settings.api_url)
-    share = Share.of(
+    dynamodb, s3 = session.client("dynamodb", config=config), session.client("s3", config=config)
+    budget = Budget(
         settings.max_in_flight, settings.max_calls_per_second, settings.worker_concurrency, settings.threads
     )
+    # Without a budget there is nothing to share: no environment is counted.
+    fleet = FleetWatch(DynamoFleetCounter(dynamodb, settings.ledger_table)) if budget.shared else None
     poster = RowPoster(
         ApiConnections(settings.api_url, settings.request_timeout_s),
         RetryPolicy(attempt_limit=settings.attempt_limit),
-        AdaptiveLimiter(share),
+        AdaptiveLimiter(budget, fleet=fleet.current if fleet else lambda: None),
         auth=auth,
     )
-    dynamodb, s3 = session.client("dynamodb", config=config), session.client("s3", config=config)
     results = ResultsLog(s3, settings.data_bucket, settings.results_mode)
     ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table, results=results)
     jobs = JobStore(dynamodb, settings.jobs_table)
@@ -83,6 +86,7 @@ def build(
         jobs,
         settings.held_queue_url,
         settings.worker_concurrency,
+        fleet,
     )
     # What is built here lives as long as the execution environment, and boto3's clients and
     # their service models are most of the heap: every full collection walked them, with every

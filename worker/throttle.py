@@ -1,11 +1,22 @@
-"""A worker's share of the API's budget, and how it backs off when the API says "slow down".
+"""A worker's share of the API's budget, its pacing, and how it backs off when the API says "slow down".
 
 Reserved concurrency caps invocations, not calls: 300 workers of 8 threads are 2,400 calls in
-flight, and nothing in AWS caps an SQS fan-out in calls per second. Each execution environment
-takes an equal share of the stack's budget (calls in flight, calls a second) from the event
-source mapping's maximum concurrency, so the fleet stays within it with no shared lock. Within
-its share, the limiter adapts: a 429 or 503 halves its window and rate (multiplicative
-decrease), each success widens them a little (additive increase) back up to the share.
+flight, and nothing in AWS caps an SQS fan-out in calls per second. The stack's budget (calls in
+flight, calls a second) is shared by the execution environments posting now (worker/fleet.py
+counts them), not by the mapping's maximum: until an environment has a count, it assumes the
+maximum, the share that is safe whoever else is posting.
+
+Pacing: the fleet's calls a second are slots a fixed time apart on the clock (1 / rate), and
+an environment of rank k in a fleet of n takes slots k, k + n, k + 2n... So the fleet's calls
+are evenly spaced as a whole, with no burst: n environments pacing on their own, each at
+rate / n from its own start, line up at random, and a sliding one-second window then sees up to
+n more calls than the rate (the API's 429s measured in issue 21: 1% at 300 a second).
+
+Within its share, the limiter adapts as TCP does: it starts at a fraction of its share and
+doubles each second (slow start, again after a pause) until the share or the API's first 429
+or 503; after that, a throttled call cuts its rate and window by `DECREASE_FACTOR` (at most once
+per `DECREASE_EVERY_S`) and each success wins a little back (additive increase), up to the
+share. So it finds an API's real limit below the budget and climbs back when the limit rises.
 """
 
 from __future__ import annotations
@@ -17,29 +28,52 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-# Additive increase: a full window of successes grows the window by one call.
+from worker.fleet import Fleet
+
+# The fleet paces to this share of the budget: a call's start reaches the API a little late or
+# early (a thread's wake-up, the network), and a window of exactly the rate then overflows.
+PACING_SHARE = 0.95
+# Slow start begins at this fraction of the share and doubles every second.
+SLOW_START_FRACTION = 0.25
+# Additive increase: each second without a throttle, the rate wins back this fraction of the rate
+# it had when last throttled (the API's limit as last found, not the budget: an API far below the
+# budget is then probed in its own steps).
+INCREASE_PER_S = 0.1
+# Multiplicative decrease (TCP CUBIC's factor): most 429s under a budget are a fleet that grew a
+# second before the others counted it, a few percent over, not an API at half the rate.
+DECREASE_FACTOR = 0.7
+# An environment idle this long starts slowly again (as TCP after idle): the fleet may have
+# grown meanwhile, and its first second at full share would overrun the others' count of it.
+RESTART_AFTER_IDLE_S = 1.0
+# Additive increase of the window: a full window of successes grows it by one call.
 INCREASE_PER_WINDOW = 1.0
+# A burst of 429s answers one overshoot: one halving for all that arrive this close together.
+DECREASE_EVERY_S = 0.5
 # The rate never backs off below this share of its ceiling, so a throttled worker still probes.
-MIN_RATE_FRACTION = 0.05
-# Calls a second's worth of unused rate carry over (a token bucket): an environment catches up
-# after the pause between two invocations. Every environment's burst together is one second of
-# the stack's budget, which an API that allows its rate allows as a burst too (measured: without
-# it, the pauses between invocations cost a quarter of the budget on one machine).
-BURST_S = 1.0
+MIN_RATE_FRACTION = 0.02
+# Rounding of slot numbers (a start time a hair past its slot is that slot).
+_SLOT_EPSILON = 1e-6
 
 
 @dataclass(frozen=True)
-class Share:
-    """One execution environment's part of the stack's budget (0 = no limit of that kind)."""
+class Budget:
+    """The stack's budget (0 = no limit of that kind) and the mapping's maximum concurrency."""
 
     in_flight: int
     per_second: float
+    max_concurrency: int
+    threads: int
 
-    @classmethod
-    def of(cls, max_in_flight: int, max_per_second: float, max_concurrency: int, threads: int) -> Share:
-        in_flight = max(1, max_in_flight // max_concurrency) if max_in_flight else threads
-        per_second = max_per_second / max_concurrency if max_per_second else 0.0
-        return cls(min(in_flight, threads), per_second)
+    @property
+    def shared(self) -> bool:
+        """Whether there is a budget to share over the environments posting."""
+        return bool(self.in_flight or self.per_second)
+
+    def window(self, environments: int) -> int:
+        """Calls in flight one environment may have when `environments` share the budget."""
+        if not self.in_flight:
+            return self.threads
+        return min(self.threads, max(1, self.in_flight // max(1, environments)))
 
 
 class Permit:
@@ -49,20 +83,26 @@ class Permit:
 class AdaptiveLimiter:
     def __init__(
         self,
-        share: Share,
-        clock: Callable[[], float] = time.monotonic,
+        budget: Budget,
+        fleet: Callable[[], Fleet | None] = lambda: None,
+        clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._ceiling = float(share.in_flight)
-        self._window = float(share.in_flight)
-        self._rate_ceiling = share.per_second
-        self._rate = share.per_second
+        """`fleet`: the environments posting now, as last counted (None: not known yet)."""
+        self._budget = budget
+        self._fleet = fleet
         self._clock = clock
         self._sleep = sleep
-        self._in_flight = 0
-        self._tokens = share.per_second * BURST_S
-        self._refilled = clock()
         self._changed = threading.Condition()
+        self._in_flight = 0
+        fleet_now = self._current_fleet()
+        self._window = float(budget.window(fleet_now.size))
+        # The rate as a fraction of the share: the fleet's size may change, the API's limit not.
+        self._fraction = SLOW_START_FRACTION if budget.per_second else 1.0
+        self._slow_start = bool(budget.per_second)
+        self._next_start = 0.0
+        self._decreased_at = -math.inf
+        self._found = 1.0  # the fraction of the share the API allowed when it last throttled
         self.throttles = 0
 
     @property
@@ -71,11 +111,12 @@ class AdaptiveLimiter:
 
     @property
     def rate(self) -> float:
-        return self._rate
+        """Calls a second this environment starts at most now (0: no rate budget)."""
+        return self._fraction * self._share(self._current_fleet())
 
     @contextmanager
     def permit(self) -> Iterator[Permit]:
-        """Waits for room in the window and the next start the rate allows; set `throttled`."""
+        """Waits for room in the window and this environment's next slot; set `throttled`."""
         start_at = self._acquire()
         wait = start_at - self._clock()
         if wait > 0:
@@ -86,30 +127,70 @@ class AdaptiveLimiter:
         finally:
             self._release(permit.throttled)
 
+    def _current_fleet(self) -> Fleet:
+        fleet = self._fleet()
+        return fleet if fleet is not None else Fleet(self._budget.max_concurrency, 0)
+
+    def _share(self, fleet: Fleet) -> float:
+        return self._budget.per_second * PACING_SHARE / fleet.size
+
     def _acquire(self) -> float:
         with self._changed:
+            fleet = self._current_fleet()
+            ceiling = self._budget.window(fleet.size)
+            self._window = min(self._window, float(ceiling))
             while self._in_flight >= max(1, math.floor(self._window)):
                 self._changed.wait()
             self._in_flight += 1
             now = self._clock()
-            if not self._rate:
+            if not self._budget.per_second:
                 return now
-            self._tokens = min(self._rate * BURST_S, self._tokens + (now - self._refilled) * self._rate)
-            self._refilled = now
-            self._tokens -= 1  # below zero: reserved, and the wait says until when
-            return now if self._tokens >= 0 else now - self._tokens / self._rate
+            if self._next_start and now - self._next_start > RESTART_AFTER_IDLE_S:
+                self._fraction = min(self._fraction, SLOW_START_FRACTION)
+                self._slow_start = True
+            # The next start is reckoned from this one's time before it is rounded to a slot, so
+            # the rounding costs no rate over many calls.
+            due = max(now, self._next_start)
+            self._next_start = due + 1.0 / (self._fraction * self._share(fleet))
+            return self._slot_at_or_after(due, fleet)
+
+    def _slot_at_or_after(self, when: float, fleet: Fleet) -> float:
+        """The first of this environment's slots at or after `when`."""
+        slot_s = 1.0 / (self._budget.per_second * PACING_SHARE)
+        first = math.ceil(when / slot_s - _SLOT_EPSILON)
+        rank = fleet.rank % fleet.size
+        return (first + (rank - first) % fleet.size) * slot_s
 
     def _release(self, throttled: bool) -> None:
         with self._changed:
             self._in_flight -= 1
             if throttled:
-                self.throttles += 1
-                self._window = max(1.0, self._window / 2)
-                if self._rate_ceiling:
-                    self._rate = max(self._rate_ceiling * MIN_RATE_FRACTION, self._rate / 2)
+                self._throttled()
             else:
-                self._window = min(self._ceiling, self._window + INCREASE_PER_WINDOW / self._window)
-                if self._rate_ceiling:
-                    step = self._rate_ceiling * INCREASE_PER_WINDOW / max(self._window, 1.0) / 10
-                    self._rate = min(self._rate_ceiling, self._rate + step)
+                self._succeeded()
             self._changed.notify_all()
+
+    def _throttled(self) -> None:
+        self.throttles += 1
+        now = self._clock()
+        if now - self._decreased_at < DECREASE_EVERY_S:
+            return
+        self._decreased_at = now
+        self._found = self._fraction
+        self._slow_start = False
+        self._window = max(1.0, self._window * DECREASE_FACTOR)
+        self._fraction = max(MIN_RATE_FRACTION, self._fraction * DECREASE_FACTOR)
+
+    def _succeeded(self) -> None:
+        fleet = self._current_fleet()
+        self._window = min(
+            float(self._budget.window(fleet.size)), self._window + INCREASE_PER_WINDOW / self._window
+        )
+        if not self._budget.per_second:
+            return
+        # Per success at `rate` successes a second: the growth per second the constants say.
+        rate = max(self._fraction * self._share(fleet), 1e-9)
+        step = self._fraction * math.log(2) if self._slow_start else INCREASE_PER_S * self._found
+        self._fraction = min(1.0, self._fraction + step / rate)
+        if self._fraction >= 1.0:
+            self._slow_start = False

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from fanout.errors import FanoutError
 from infra.cli.run_job import RunOptions, run
@@ -54,17 +54,21 @@ class DemoApiProcess:
     """The demo API in its own process, so it does not share an interpreter with the workers."""
 
     def __init__(
-        self, latency_ms: tuple[float, float] = (30.0, 80.0), module: str = "infra.demo.api"
+        self,
+        latency_ms: tuple[float, float] = (30.0, 80.0),
+        module: str = "infra.demo.api",
+        args: tuple[str, ...] = (),
     ) -> None:
         self._latency_ms = latency_ms
         self._module = module  # any module with the same command line and ready line
+        self._args = args  # the module's own options
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def __enter__(self) -> DemoApiProcess:
         low, high = self._latency_ms
         self._process = subprocess.Popen(
-            [sys.executable, "-m", self._module, "--latency-ms", str(low), str(high)],
+            [sys.executable, "-m", self._module, "--latency-ms", str(low), str(high), *self._args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -77,10 +81,10 @@ class DemoApiProcess:
         self.url = line[len(READY_PREFIX) :].strip()
         return self
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         stats_url = self.url.rsplit("/", 1)[0] + "/stats"
         with urllib.request.urlopen(stats_url, timeout=STATS_TIMEOUT_S) as response:
-            data: dict[str, int] = json.load(response)
+            data: dict[str, Any] = json.load(response)
         return data
 
     def __exit__(self, *exc: object) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.chaos_api import ChaosPolicy, refused
 from infra.demo.api import DemoApi
-from tests.chaos import ChaosPolicy, refused
 from tests.e2e.cli import fanout as run_fanout
 from tests.e2e.cli import local_up
 

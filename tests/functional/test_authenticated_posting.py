@@ -25,7 +25,7 @@ from worker.authenticators import Authenticators
 from worker.poster import RowPoster, RowResult
 from worker.responses import RetryPolicy
 from worker.secrets import SecretStore
-from worker.throttle import AdaptiveLimiter, Share
+from worker.throttle import AdaptiveLimiter, Budget
 
 PREFIX = f"{LOCAL_STACK_NAME}/"
 COLUMNS = ("id", "name")
@@ -62,7 +62,7 @@ def poster_for(session: boto3.Session, api: DemoApi, spec: AuthSpec) -> RowPoste
     return RowPoster(
         ApiConnections(api.url, 5.0),
         RetryPolicy(attempt_limit=3, base_s=0.01),
-        AdaptiveLimiter(Share.of(0, 0, 1, 8)),
+        AdaptiveLimiter(Budget(0, 0.0, 1, 8)),
         auth=auth,
     )
 

@@ -14,7 +14,7 @@ from infra.demo.job import DemoApiProcess
 from worker.api_connections import ApiConnections
 from worker.poster import RowPoster
 from worker.responses import RetryPolicy
-from worker.throttle import AdaptiveLimiter, Share
+from worker.throttle import AdaptiveLimiter, Budget
 
 
 def test_bench_api_answers_rows_and_counts_calls_and_duplicates() -> None:
@@ -38,7 +38,7 @@ def test_a_refused_connection_is_retried_then_reported_with_its_reason() -> None
     poster = RowPoster(
         ApiConnections(f"http://127.0.0.1:{port}/rows", 2.0),
         RetryPolicy(attempt_limit=2),
-        AdaptiveLimiter(Share.of(0, 0.0, 1, 2)),
+        AdaptiveLimiter(Budget(0, 0.0, 1, 2)),
         sleep=lambda s: None,
     )
     # WHEN a row is posted

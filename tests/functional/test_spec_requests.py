@@ -16,7 +16,7 @@ from worker.poster import RowPoster
 from worker.renderers import Renderers, Sending
 from worker.responses import RetryPolicy
 from worker.secrets import CachedCredential
-from worker.throttle import AdaptiveLimiter, Share
+from worker.throttle import AdaptiveLimiter, Budget
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def poster_for(url: str) -> RowPoster:
     return RowPoster(
         ApiConnections(url, 5.0),
         RetryPolicy(attempt_limit=2),
-        AdaptiveLimiter(Share.of(0, 0.0, 1, 1)),
+        AdaptiveLimiter(Budget(0, 0.0, 1, 1)),
         sleep=lambda s: None,
         auth=HeaderCredential(
             "Authorization", CachedCredential(lambda: "Bearer secret"), "the stack's secret"

@@ -1,0 +1,47 @@
+"""The fleet count on the emulator's DynamoDB: environments counted in the ledger table's item."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+
+from infra.local.stack import LocalStack
+from worker.fleet import DynamoFleetCounter, Fleet, FleetWatch
+
+
+def test_environments_posting_are_counted_and_those_that_stop_drop_out(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    counter = DynamoFleetCounter(session.client("dynamodb"), stack.outputs["LedgerTableName"])
+    # GIVEN three environments counted in one second (the fleet's first: no full second yet)
+    assert [counter.count(100) for _ in range(3)] == [None, None, None]
+    # WHEN two of them post on in the next second
+    # THEN each learns the three of the second before and its place in this one
+    assert counter.count(101) == Fleet(size=3, rank=0)
+    assert counter.count(101) == Fleet(size=3, rank=1)
+    # AND a second later, the one that stopped is no longer counted
+    assert counter.count(102) == Fleet(size=2, rank=0)
+    # AND a newcomer counts itself in at once
+    assert counter.count(102) == Fleet(size=2, rank=1)
+    assert counter.count(102) == Fleet(size=3, rank=2)
+    # AND after a pause of a few seconds the old seconds' counters are gone from the item
+    assert counter.count(105) is None
+    item = session.client("dynamodb").get_item(
+        TableName=stack.outputs["LedgerTableName"], Key={"message": {"S": "#fleet"}}
+    )["Item"]
+    assert {name for name in item if name.startswith("n")} == {"n105"}
+
+
+def test_a_watch_keeps_its_environment_counted_while_it_posts(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    counter = DynamoFleetCounter(session.client("dynamodb"), stack.outputs["LedgerTableName"])
+    now = [200.5]
+    watch = FleetWatch(counter, clock=lambda: now[0])
+    counter.count(199)  # another environment posted a second ago
+    with watch.posting():
+        deadline = time.monotonic() + 10
+        while watch.current() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert watch.current() == Fleet(size=1, rank=0)
