@@ -21,7 +21,8 @@ IN_FLIGHT = 8
 
 @pytest.fixture
 def limited() -> Iterator[tuple[DemoApi, LimitedApi]]:
-    policy = LimitedApi(per_second=RATE, max_in_flight=IN_FLIGHT, latency_s=0.02)
+    # A sliding one-second window, the limiter a burst overruns (a token bucket allows one).
+    policy = LimitedApi(per_second=RATE, max_in_flight=IN_FLIGHT, latency_s=0.02, kind="window")
     with DemoApi(latency_s=(0.0, 0.0), decide=policy) as api:
         yield api, policy
 
@@ -49,6 +50,9 @@ def test_with_the_budget_set_to_the_apis_limits_few_calls_are_refused(
         str(IN_FLIGHT),
         "--concurrency",
         "4",
+        # Batches of 50 rows: all four environments post, and come and go between batches.
+        "--param",
+        "RowsPerMessage=5",
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(report.read_text())["rows_posted"] == ROWS
