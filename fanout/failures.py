@@ -14,8 +14,10 @@ policies still bound how often a message is tried.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fanout.aws_clients import ClientLimits, bounded_session
 from fanout.errors import FanoutError
 from fanout.jobs import JobStore
+from fanout.logs import structured_logging
 from fanout.metrics import MetricSet, MetricsTarget
 from fanout.redelivery import Redelivery
 
@@ -108,3 +111,33 @@ def retry_after_failed_start(
     records = event.get("Records", [])
     failed = FailedMessages(bounded_session(limits).client("sqs"), None, target, metric, log)
     failed.retry_soon([SQSRecord(r) for r in records] if isinstance(records, list) else [], exc)
+
+
+class Core(Protocol):
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]: ...
+
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def lambda_handler_for(
+    build: Callable[[Mapping[str, str]], Core], metric: str, log: logging.Logger, limits: ClientLimits
+) -> LambdaHandler:
+    """A function's Lambda entry point: its core built from the environment on the first
+    invocation and kept for the execution environment's life. A core that cannot be built fails
+    the invocation after retry_after_failed_start, and the next invocation tries again."""
+
+    @cache
+    def core() -> Core:
+        structured_logging()
+        return build(os.environ)
+
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            built = core()
+        except Exception as exc:
+            retry_after_failed_start(event, exc, metric, log, os.environ, limits)
+            raise
+        return built.handle(event, context)
+
+    return lambda_handler

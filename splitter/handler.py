@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 import boto3
 
 from fanout import metrics
 from fanout.aws_clients import SPLITTER_CLIENTS, bounded_session
-from fanout.failures import FailedMessages, retry_after_failed_start
+from fanout.failures import FailedMessages, lambda_handler_for
 from fanout.jobs import JobStore
-from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
 from fanout.results_combine import ResultsCombiner
@@ -48,17 +45,6 @@ def build(
     return IntakeProcessor(splitter, sqs, reporter, failures, settings.intake_dlq_url)
 
 
-@cache
-def _intake() -> IntakeProcessor:
-    structured_logging()
-    return build(os.environ)
-
-
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        core = _intake()
-    except Exception as exc:
-        log = logging.getLogger("fanout.splitter")
-        retry_after_failed_start(event, exc, metrics.SPLITTER_FAILURES, log, os.environ, SPLITTER_CLIENTS)
-        raise
-    return core.handle(event, context)
+lambda_handler = lambda_handler_for(
+    build, metrics.SPLITTER_FAILURES, logging.getLogger("fanout.splitter"), SPLITTER_CLIENTS
+)

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import Mapping
-from functools import cache
-from typing import Any
 
 import boto3
 
 from fanout import metrics
 from fanout.aws_clients import WORKER_CLIENTS, bounded_session
-from fanout.failures import FailedMessages, retry_after_failed_start
+from fanout.failures import FailedMessages, lambda_handler_for
 from fanout.jobs import JobStore
-from fanout.logs import structured_logging
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
 from fanout.request_store import RequestStore
@@ -96,17 +92,6 @@ def build(
     return worker
 
 
-@cache
-def _worker() -> Worker:
-    structured_logging()
-    return build(os.environ)
-
-
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        core = _worker()
-    except Exception as exc:
-        log = logging.getLogger("fanout.worker")
-        retry_after_failed_start(event, exc, metrics.WORKER_FAILURES, log, os.environ, WORKER_CLIENTS)
-        raise
-    return core.handle(event, context)
+lambda_handler = lambda_handler_for(
+    build, metrics.WORKER_FAILURES, logging.getLogger("fanout.worker"), WORKER_CLIENTS
+)
