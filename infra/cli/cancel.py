@@ -6,13 +6,16 @@ import argparse
 import getpass
 from typing import Any
 
+from infra.cli.flags import stack_command
 from infra.ops.job_control import cancel
-from infra.ops.stack_ref import add_stack_flags, connect
+from infra.ops.stack_ref import connect
 
 
 def register(commands: Any) -> None:
-    cmd: argparse.ArgumentParser = commands.add_parser(
+    cmd = stack_command(
+        commands,
         "cancel",
+        execute,
         help="stop posting a job's rows",
         description="Cancel a job: within seconds its rows stop being posted (running invocations "
         "finish the calls in flight and start no new ones), the splitter stops splitting it, other "
@@ -20,8 +23,6 @@ def register(commands: Any) -> None:
     )
     cmd.add_argument("job", metavar="JOB", help="a job id (see `fanout status`)")
     cmd.add_argument("--reason", metavar="TEXT", help="why, as the job's status and events will say")
-    add_stack_flags(cmd)
-    cmd.set_defaults(execute=execute)
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -11,16 +11,19 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.errors import InputError
+from infra.cli.flags import stack_command
 from infra.ops.dashboard_data import last_run_path, read_dashboard
 from infra.ops.dashboard_page import render_page
-from infra.ops.stack_ref import add_stack_flags, connect
+from infra.ops.stack_ref import connect
 
 DEFAULT_OUT = Path("fanout-dashboard.html")
 
 
 def register(commands: Any) -> None:
-    cmd: argparse.ArgumentParser = commands.add_parser(
+    cmd = stack_command(
+        commands,
         "dashboard",
+        execute,
         help="the CloudWatch dashboard as an HTML page",
         description="Draw the dashboard template.yaml declares, with the stack's CloudWatch data, as one "
         "self-contained HTML page (no network needed to view it). With no stack named, the last "
@@ -33,8 +36,6 @@ def register(commands: Any) -> None:
         metavar="FILE.html",
         help=f"where to write it (default {DEFAULT_OUT})",
     )
-    add_stack_flags(cmd)
-    cmd.set_defaults(execute=execute)
 
 
 def _stack_named(args: argparse.Namespace) -> bool:

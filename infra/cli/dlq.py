@@ -11,9 +11,10 @@ from typing import Any, TextIO
 
 from fanout.contract import ANNOTATION_PREFIX
 from fanout.errors import InputError
+from infra.cli.flags import command_group, stack_command
 from infra.ops.dead_letter_access import dead_letters
 from infra.ops.dead_letters import DeadMessage, DeadRow
-from infra.ops.stack_ref import add_stack_flags, connect
+from infra.ops.stack_ref import connect
 
 # Reason columns appended to an export; the splitter never posts columns with this prefix, so
 # a fixed export can be dropped again as it is.
@@ -23,24 +24,34 @@ REASON_COLUMNS = tuple(
 
 
 def register(commands: Any) -> None:
-    dlq: argparse.ArgumentParser = commands.add_parser(
-        "dlq", help="what is in the dead-letter queue, and why", description="Read the dead-letter queue."
+    actions = command_group(
+        commands,
+        "dlq",
+        help="what is in the dead-letter queue, and why",
+        description="Read the dead-letter queue.",
     )
-    actions = dlq.add_subparsers(dest="dlq_command", required=True)
-    listing: argparse.ArgumentParser = actions.add_parser(
+    stack_command(
+        actions,
         "list",
+        execute_list,
         help="failed rows counted by job and by reason",
         description="Failed rows by job and by reason.",
     )
-    show: argparse.ArgumentParser = actions.add_parser(
-        "show", help="the failed rows, one per line", description="The failed rows of one message, or of all."
+    show = stack_command(
+        actions,
+        "show",
+        execute_show,
+        help="the failed rows, one per line",
+        description="The failed rows of one message, or of all.",
     )
     show.add_argument(
         "message", nargs="?", metavar="MESSAGE_ID", help="one DLQ message (see `fanout dlq list`)"
     )
     show.add_argument("--job", metavar="JOB", help="only this job's rows")
-    export: argparse.ArgumentParser = actions.add_parser(
+    export = stack_command(
+        actions,
         "export",
+        execute_export,
         help="the failed rows of a job as a CSV to fix and drop again",
         description="Write a job's failed rows as CSV: the original columns, then reason columns "
         f"({', '.join(REASON_COLUMNS)}) that are never posted, so the fixed file can be dropped again.",
@@ -49,11 +60,6 @@ def register(commands: Any) -> None:
     export.add_argument(
         "--out", type=Path, metavar="FILE.csv", help="where to write (default: standard output)"
     )
-    for cmd in (listing, show, export):
-        add_stack_flags(cmd)
-    listing.set_defaults(execute=execute_list)
-    show.set_defaults(execute=execute_show)
-    export.set_defaults(execute=execute_export)
 
 
 def _scan(args: argparse.Namespace) -> list[DeadMessage]:

@@ -8,16 +8,24 @@ from typing import Any
 
 from fanout.contract import job_id_for
 from fanout.errors import InputError
-from infra.cli.flags import add_format_flags, add_request_flag, add_threshold_flags, format_metadata
+from infra.cli.flags import (
+    add_format_flags,
+    add_request_flag,
+    add_threshold_flags,
+    format_metadata,
+    stack_command,
+)
 from infra.cli.preflight import check_csv
 from infra.cli.request_files import read_request_file
 from infra.cli.run_job import drop_file, stack_format
-from infra.ops.stack_ref import add_stack_flags, connect
+from infra.ops.stack_ref import connect
 
 
 def register(commands: Any) -> None:
-    cmd: argparse.ArgumentParser = commands.add_parser(
+    cmd = stack_command(
+        commands,
         "drop",
+        execute,
         help="upload a file into incoming/ (the S3 drop trigger)",
         description="Upload FILE into the stack's bucket under incoming/, which starts a job; "
         "prints the job id.",
@@ -26,8 +34,6 @@ def register(commands: Any) -> None:
     add_request_flag(cmd)
     add_format_flags(cmd)
     add_threshold_flags(cmd)
-    add_stack_flags(cmd)
-    cmd.set_defaults(execute=execute)
 
 
 def execute(args: argparse.Namespace) -> int:

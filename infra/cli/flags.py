@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fanout.errors import InputError
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
@@ -14,11 +15,28 @@ from infra.cli.run_job import scale_parameters
 from infra.local.runtime import DEFAULT_PROCESSES
 from infra.local.secrets import read_secret_flag
 from infra.local.template import load_template
+from infra.ops.stack_ref import add_stack_flags
 
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
 # The template's: a local run posts with as many threads per invocation as a deployed stack.
 DEFAULT_THREADS = int(load_template()["Parameters"]["ThreadsPerWorker"]["Default"])
+
+
+def stack_command(
+    commands: Any, name: str, execute: Callable[[argparse.Namespace], int], *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """`fanout NAME`, run by `execute` on the stack its flags name (--endpoint-url, --stack, --region)."""
+    cmd: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
+    add_stack_flags(cmd)
+    cmd.set_defaults(execute=execute)
+    return cmd
+
+
+def command_group(commands: Any, name: str, *, help: str, description: str) -> Any:
+    """`fanout NAME ACTION`: a command whose actions are commands of their own; one must be given."""
+    group: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:

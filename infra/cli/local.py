@@ -15,6 +15,7 @@ from infra.cli.flags import (
     add_request_flag,
     add_scale_flags,
     add_secret_flag,
+    command_group,
     given_secrets,
     stack_parameters,
 )
@@ -32,10 +33,9 @@ WATCH_EVERY_S = 2.0
 
 
 def register(commands: Any) -> None:
-    local: argparse.ArgumentParser = commands.add_parser(
-        "local", help="the local stack", description="Run the local stack on this machine."
+    actions = command_group(
+        commands, "local", help="the local stack", description="Run the local stack on this machine."
     )
-    actions = local.add_subparsers(dest="local_command", required=True)
     up: argparse.ArgumentParser = actions.add_parser(
         "up",
         help="run the local stack in the foreground until Ctrl-C",

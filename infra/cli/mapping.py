@@ -6,17 +6,19 @@ import argparse
 from typing import Any
 
 from fanout.errors import InputError
-from infra.cli.flags import whole_number
+from infra.cli.flags import stack_command, whole_number
 from infra.cli.resume_job import resume_job
-from infra.ops.stack_ref import StackConnection, add_stack_flags, connect
+from infra.ops.stack_ref import StackConnection, connect
 
 # ScalingConfig.MaximumConcurrency: 2 to 1,000 (Lambda API Reference, ScalingConfig).
 MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY = 2, 1000
 
 
 def register(commands: Any) -> None:
-    throttle: argparse.ArgumentParser = commands.add_parser(
+    throttle = stack_command(
+        commands,
         "throttle",
+        execute_throttle,
         help="change how many worker invocations may run at once",
         description="Set the work queue mapping's maximum concurrency (ScalingConfig.MaximumConcurrency) "
         "while jobs run; it stays within the worker's reserved concurrency.",
@@ -27,22 +29,23 @@ def register(commands: Any) -> None:
         required=True,
         metavar="N",
     )
-    pause: argparse.ArgumentParser = commands.add_parser(
+    stack_command(
+        commands,
         "pause",
+        execute_pause,
         help="stop starting worker invocations",
         description="Disable the work queue mapping: running invocations finish, messages wait in the queue.",
     )
-    resume: argparse.ArgumentParser = commands.add_parser(
+    resume = stack_command(
+        commands,
         "resume",
+        execute_resume,
         help="start worker invocations again, or continue a cancelled or halted job",
         description="Without JOB: enable the work queue mapping (after `fanout pause`). With JOB: "
         "continue a cancelled or halted job: every row not yet posted is posted (its held rows, "
         "its dead-lettered rows and the rest of its file), none twice.",
     )
     resume.add_argument("job", nargs="?", metavar="JOB", help="a cancelled or halted job")
-    for cmd, action in ((throttle, execute_throttle), (pause, execute_pause), (resume, execute_resume)):
-        add_stack_flags(cmd)
-        cmd.set_defaults(execute=action)
 
 
 def _work_mappings(stack: StackConnection) -> list[str]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from infra.cli.flags import number_above, positive_int
+from infra.cli.flags import number_above, positive_int, stack_command
 from infra.ops.dead_letter_access import redrive_for
 from infra.ops.redrive import RedriveRequest
-from infra.ops.stack_ref import add_stack_flags, connect
+from infra.ops.stack_ref import connect
 
 
 def register(commands: Any) -> None:
-    cmd: argparse.ArgumentParser = commands.add_parser(
+    cmd = stack_command(
+        commands,
         "redrive",
+        execute,
         help="move dead-letter messages back to the work queue",
         description="Move DLQ messages back to the work queue so their rows are tried again; rows "
         "already posted are skipped. Uses StartMessageMoveTask for a whole queue where the endpoint "
@@ -25,8 +27,6 @@ def register(commands: Any) -> None:
         "--rate", type=number_above(0, inclusive=False), metavar="R", help="at most R messages a second"
     )
     cmd.add_argument("--dry-run", action="store_true", help="say what would move; move nothing")
-    add_stack_flags(cmd)
-    cmd.set_defaults(execute=execute)
 
 
 def execute(args: argparse.Namespace) -> int:

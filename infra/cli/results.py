@@ -9,13 +9,16 @@ from typing import Any
 
 from fanout.errors import InputError
 from fanout.jobs import JobStore
+from infra.cli.flags import stack_command
 from infra.ops.results_file import FORMATS, check_has_results, read_results, write_results
-from infra.ops.stack_ref import add_stack_flags, connect
+from infra.ops.stack_ref import connect
 
 
 def register(commands: Any) -> None:
-    cmd: argparse.ArgumentParser = commands.add_parser(
+    cmd = stack_command(
+        commands,
         "results",
+        execute,
         help="a finished job's outcome for every row",
         description="The job's results file (results/<job>.csv in the stack's bucket): one record "
         "per row in row order, with its outcome (posted, failed, rejected), HTTP status, attempts, "
@@ -26,8 +29,6 @@ def register(commands: Any) -> None:
     cmd.add_argument("--out", type=Path, metavar="F", help="where to write (default: standard output)")
     cmd.add_argument("--format", choices=FORMATS, default="csv", help="csv (default) or JSON lines")
     cmd.add_argument("--failed-only", action="store_true", help="only the rows that were not posted")
-    add_stack_flags(cmd)
-    cmd.set_defaults(execute=execute)
 
 
 def execute(args: argparse.Namespace) -> int:

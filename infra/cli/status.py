@@ -10,8 +10,9 @@ from typing import Any
 from fanout.errors import InputError
 from fanout.jobs import SPLIT_FAILED, SPLITTING, Job, JobStore
 from fanout.reports import report_key
+from infra.cli.flags import stack_command
 from infra.cli.progress import eta_text, rate_and_eta, total_text
-from infra.ops.stack_ref import add_stack_flags, connect
+from infra.ops.stack_ref import connect
 
 COLUMNS = (
     *("JOB", "STATE", "TOTAL", "POSTED", "FAILED", "REJECTED", "CANCELLED", "ROWS/S", "ETA"),
@@ -20,15 +21,15 @@ COLUMNS = (
 
 
 def register(commands: Any) -> None:
-    cmd: argparse.ArgumentParser = commands.add_parser(
+    cmd = stack_command(
+        commands,
         "status",
+        execute,
         help="jobs and their progress",
         description="Each job's rows total, posted, failed, rejected, cancelled, rate, ETA and state; "
         "with JOB, that job alone in detail.",
     )
     cmd.add_argument("job", nargs="?", metavar="JOB", help="a job id (see `fanout status`)")
-    add_stack_flags(cmd)
-    cmd.set_defaults(execute=execute)
 
 
 def _elapsed(job: Job) -> float:
