@@ -3,20 +3,23 @@ the spec object changed, against a loopback API that checks what each row became
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fanout.jobs import JobStore
 from fanout.request_store import REQUESTS_PREFIX
 from infra.demo.api import Call, DemoApi, Reply
-from infra.local.endpoint import use_endpoint
+from infra.ops.stack_ref import connect
 from tests.e2e.cli import fanout, free_port, local_up
 
 pytestmark = pytest.mark.e2e
@@ -167,15 +170,28 @@ def stack_fanout(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     return fanout(*args, env={"AWS_ENDPOINT_URL": endpoint}, timeout=120)
 
 
-def wait_for_counts(endpoint: str, job_id: str, counts: list[int], state: str = "done_with_failures") -> None:
-    """Until `fanout status` shows the job's total, posted, failed and rejected rows as `counts`."""
+def wait_for_counts(
+    jobs: JobStore, job_id: str, counts: list[int], state: str = "done_with_failures"
+) -> None:
+    """Until the job's record has its total, posted, failed and rejected rows as `counts`, in `state`."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        row = stack_fanout(endpoint, "status", job_id).stdout.splitlines()[1].split()
-        if [int(x) for x in row[2:6]] == counts and row[1] == state:
+        job = jobs.get(job_id)
+        seen = (
+            (job.state, [job.rows_total, job.rows_posted, job.rows_failed, job.rows_rejected])
+            if job
+            else None
+        )
+        if seen == (state, counts):
             return
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not reach {counts}: {row}")
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not reach {state} {counts}: {seen}")
+
+
+def status_counts(endpoint: str, job_id: str) -> tuple[str, list[int]]:
+    """The job's state and total, posted, failed and rejected rows as `fanout status` shows them."""
+    row = stack_fanout(endpoint, "status", job_id).stdout.splitlines()[1].split()
+    return row[1], [int(x) for x in row[2:6]]
 
 
 # The local stack's default request (`fanout local up --request`), for files dropped without one.
@@ -201,25 +217,31 @@ def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_req
     )
     stack_spec = tmp_path / "people.yaml"
     stack_spec.write_text(STACK_SPEC)
-    # (a fifth of the rows failing would halt the job at the default failure threshold)
-    flags = ("--concurrency", "4", "--param", "ToleratedFailurePercent=100", "--request", str(stack_spec))
-    with local_up(api.url, *flags) as endpoint:
+    # (a fifth of the rows failing would halt the job at the default failure threshold; the
+    # workers run in this stack's process: two rounds of a hundred rows need no more)
+    flags = ("--concurrency", "2", "--processes", "1", "--param", "ToleratedFailurePercent=100")
+    with local_up(api.url, *flags, "--request", str(stack_spec)) as endpoint:
+        stack = connect(argparse.Namespace(endpoint_url=endpoint, stack=None))
+        jobs = JobStore(stack.session.client("dynamodb"), stack.outputs["JobsTableName"])
         source = tmp_path / "customers.csv"
         write_customers(source, rows=100, bad=frozenset({13}))
         spec = tmp_path / "customers.yaml"
         spec.write_text(SPEC)
         people = tmp_path / "people.csv"
         people.write_text("id,age\n7,30\n8,31\n")
-        # WHEN the file is dropped with the spec, and another without one
-        dropped = stack_fanout(endpoint, "drop", str(source), "--request", str(spec))
+        # WHEN the file is dropped with the spec, and another without one, at once
+        with ThreadPoolExecutor(2) as pool:
+            drops = pool.map(
+                lambda args: stack_fanout(endpoint, "drop", *args),
+                [(str(source), "--request", str(spec)), (str(people),)],
+            )
+            dropped, plain = list(drops)
         assert dropped.returncode == 0, dropped.stderr
-        job_id = dropped.stdout.split()[0]
-        plain = stack_fanout(endpoint, "drop", str(people))
         assert plain.returncode == 0, plain.stderr
-        people_job = plain.stdout.split()[0]
-        wait_for_counts(endpoint, job_id, [100, 79, 20, 1])
+        job_id, people_job = dropped.stdout.split()[0], plain.stdout.split()[0]
+        wait_for_counts(jobs, job_id, [100, 79, 20, 1])
         # THEN the file without a spec was sent as the stack's default request says
-        wait_for_counts(endpoint, people_job, [2, 2, 0, 0], state="done")
+        wait_for_counts(jobs, people_job, [2, 2, 0, 0], state="done")
         assert sorted(
             (c.method, c.route, c.payload) for k, c in api.calls.items() if k.startswith(people_job + ":")
         ) == [
@@ -227,8 +249,7 @@ def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_req
             ("PATCH", "/rows/people/8", {"id": "8", "age": 31}),
         ]
         # AND the spec object is replaced by one that would send something else entirely
-        s3 = use_endpoint(endpoint).client("s3")
-        bucket = _bucket(s3)
+        s3, bucket = stack.session.client("s3"), stack.outputs["DataBucketName"]
         # (the unconvertible row is in the rejects file with its column, value and reason)
         rejects = s3.get_object(Bucket=bucket, Key=f"rejects/{job_id}.csv")["Body"].read().decode()
         assert list(csv.reader(io.StringIO(rejects))) == [
@@ -244,15 +265,11 @@ def test_drop_with_a_spec_and_a_redrive_after_the_spec_changed_sends_the_old_req
         refusing = False
         moved = stack_fanout(endpoint, "redrive", "--job", job_id)
         assert moved.returncode == 0, moved.stderr
-        wait_for_counts(endpoint, job_id, [100, 99, 0, 1])
+        wait_for_counts(jobs, job_id, [100, 99, 0, 1])
+        assert status_counts(endpoint, job_id) == ("done_with_failures", [100, 99, 0, 1])
     # THEN the redriven rows went out as the spec said when the job started, not as it says now
     assert len([k for k in api.calls if k.startswith(job_id + ":")]) == 99
     for n in range(1, 101):
         if n != 13:
             call = api.calls[f"{job_id}:{n}"]
             assert seen(call) == {**expected_call(job_id, n), "path": f"/rows/customers/{n:05d}"}
-
-
-def _bucket(s3: Any) -> str:
-    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
-    return str(bucket)
