@@ -43,3 +43,32 @@ class ChaosPolicy:
         if row_id % 10 == 6 and call.attempt <= 2:
             return Reply(503, body=b'{"error":"unavailable"}')
         return Reply()
+
+
+@dataclass
+class TransientFaults:
+    """The issue's chaos run: 10% of rows fail their first call in a passing way (500, 503, 429
+    with Retry-After, a reset, a stall past the client's call timeout) and 1% are refused (400).
+    Rows by their "id" column, so every run misbehaves the same way."""
+
+    stall_s: float
+
+    @staticmethod
+    def refused(row_id: int) -> bool:
+        return row_id % 100 == 0
+
+    def __call__(self, call: Call) -> Reply:
+        kind = int(call.payload["id"]) % 100
+        if kind == 0:
+            return Reply(400, body=b'{"error":"refused"}')
+        if call.attempt > 1 or kind > 10:
+            return Reply()
+        if kind <= 3:
+            return Reply(500, body=b'{"error":"internal"}')
+        if kind <= 5:
+            return Reply(503, body=b'{"error":"unavailable"}')
+        if kind == 6:
+            return Reply(429, headers={"Retry-After": "1"}, body=b'{"error":"slow down"}')
+        if kind <= 8:
+            return Reply(reset=True)
+        return Reply(delay_s=self.stall_s)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.chaos_api import TransientFaults
+from infra.demo.api import DemoApi, always_ok
 from infra.demo.job import DemoApiProcess, write_sample_csv
 
 RATES = (100.0, 300.0, 1000.0)
@@ -42,6 +44,10 @@ TARGET_START_SHARE = 0.9
 START_IN_FLIGHT = 64
 START_LATENCY_S = 0.050
 THREADS = 8
+# The chaos run's call timeout (RequestTimeoutSeconds) and its stalls, past it.
+CHAOS_TIMEOUT_S = 2
+CHAOS_STALL_S = 3.0
+FIGURES = ("budget", "chaos", "start")
 DEFAULT_OUT = Path(__file__).parent / "results" / "protection.json"
 
 
@@ -110,10 +116,74 @@ def budget(tmp: Path, sizes: Sizes) -> list[dict[str, Any]]:
     return [budget_run(tmp, kind, rate, sizes.budget_seconds) for kind in KINDS for rate in RATES]
 
 
+def chaos_run(path: Path, rows: int, faults: bool) -> dict[str, Any]:
+    """One run against the demo API (in this process), with the faults or none."""
+    decide = TransientFaults(CHAOS_STALL_S) if faults else always_ok
+    with DemoApi(latency_s=(STORY_LATENCY_MS[0] / 1000, STORY_LATENCY_MS[1] / 1000), decide=decide) as api:
+        flags = ["--concurrency", str(START_IN_FLIGHT // THREADS), "--threads", str(THREADS)]
+        flags += [
+            "--param",
+            f"RequestTimeoutSeconds={CHAOS_TIMEOUT_S}",
+            "--param",
+            "ToleratedFailurePercent=100",
+        ]
+        done, elapsed = fanout_run(path, api.url, *flags)
+    expected = {n for n in range(1, rows + 1) if not (faults and TransientFaults.refused(n))}
+    posted = {int(key.rsplit(":", 1)[1]) for key in api.successes}
+    return {
+        "faults": faults,
+        "rows": rows,
+        "exit_code": done.returncode,
+        "elapsed_s": round(elapsed, 2),
+        "rows_per_s": round(rows / elapsed, 1),
+        "rows_lost": len(expected - posted),
+        "rows_posted_twice": sum(1 for n in api.successes.values() if n > 1),
+        "rows_posted_unexpectedly": len(posted - expected),
+        "calls": sum(api.attempts.values()),
+        "answers_abandoned": api.abandoned,
+    }
+
+
+def chaos(tmp: Path, sizes: Sizes) -> dict[str, Any]:
+    path = tmp / f"chaos-{sizes.chaos_rows}.csv"
+    write_sample_csv(path, sizes.chaos_rows, seed=37)
+    _say(f"chaos: {sizes.chaos_rows} rows at C={START_IN_FLIGHT}, clean then with faults")
+    clean = chaos_run(path, sizes.chaos_rows, faults=False)
+    faulty = chaos_run(path, sizes.chaos_rows, faults=True)
+    return {
+        "clean": clean,
+        "faults": faulty,
+        "rate_share": round(faulty["rows_per_s"] / clean["rows_per_s"], 3),
+    }
+
+
+def start_to_exit(tmp: Path, sizes: Sizes) -> dict[str, Any]:
+    path = tmp / f"start-{sizes.start_rows}.csv"
+    write_sample_csv(path, sizes.start_rows, seed=41)
+    limit = START_IN_FLIGHT / START_LATENCY_S
+    _say(f"start to exit: {sizes.start_rows} rows at C={START_IN_FLIGHT}, 50 ms, one fanout run process")
+    latency_ms = (START_LATENCY_S * 1000, START_LATENCY_S * 1000)
+    with DemoApiProcess(latency_ms, module="bench.api") as api:
+        flags = ["--concurrency", str(START_IN_FLIGHT // THREADS), "--threads", str(THREADS)]
+        done, elapsed = fanout_run(path, api.url, *flags)
+        stats = api.stats()
+    rate = sizes.start_rows / elapsed
+    return {
+        "rows": sizes.start_rows,
+        "exit_code": done.returncode,
+        "rows_accepted": stats["rows_accepted"],
+        "duplicates": stats["duplicates"],
+        "elapsed_s": round(elapsed, 2),
+        "rows_per_s": round(rate, 1),
+        "limit_rows_per_s": limit,
+        "share_of_limit": round(rate / limit, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.protection", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    parser.add_argument("--only", default="budget,chaos,start", help="which figures, comma-separated")
+    parser.add_argument("--only", default=",".join(FIGURES), help="which figures, comma-separated")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     results = measure(QUICK if args.quick else FULL, set(args.only.split(",")))
@@ -129,6 +199,10 @@ def measure(sizes: Sizes, only: set[str]) -> dict[str, Any]:
         tmp = Path(tmp_name)
         if "budget" in only:
             results["budget"] = budget(tmp, sizes)
+        if "chaos" in only:
+            results["chaos"] = chaos(tmp, sizes)
+        if "start" in only:
+            results["start_to_exit"] = start_to_exit(tmp, sizes)
     results["targets"] = targets(results)
     return results
 
@@ -144,6 +218,28 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "goal": f">= {TARGET_BUDGET_SHARE}, < {TARGET_429_PCT}%",
                 "measured": f"{share}, {refused}%",
                 "met": share >= TARGET_BUDGET_SHARE and refused < TARGET_429_PCT,
+            }
+        )
+    if "chaos" in results:
+        run = results["chaos"]
+        faulty = run["faults"]
+        exact = faulty["rows_lost"] == 0 and faulty["rows_posted_twice"] == 0
+        out.append(
+            {
+                "target": "chaos rows/s over clean (0 lost, 0 posted twice)",
+                "goal": f">= {TARGET_CHAOS_SHARE}, 0, 0",
+                "measured": f"{run['rate_share']}, {faulty['rows_lost']}, {faulty['rows_posted_twice']}",
+                "met": run["rate_share"] >= TARGET_CHAOS_SHARE and exact,
+            }
+        )
+    if "start_to_exit" in results:
+        run = results["start_to_exit"]
+        out.append(
+            {
+                "target": f"{run['rows']} rows at C={START_IN_FLIGHT}, start to exit, over C/L",
+                "goal": f">= {TARGET_START_SHARE}",
+                "measured": str(run["share_of_limit"]),
+                "met": run["share_of_limit"] >= TARGET_START_SHARE and run["exit_code"] == 0,
             }
         )
     return out

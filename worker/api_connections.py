@@ -10,6 +10,7 @@ call sends and how its errors read stays the contract of worker/poster.py.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import select
 import socket
@@ -48,6 +49,7 @@ class ApiConnections:
             raise ConfigError(f"API_URL must be http(s)://host/...: {url!r}") from None
         self.timeout_s = timeout_s
         self._local = threading.local()
+        self._calling: dict[int, http.client.HTTPConnection] = {}  # each thread's call in flight
 
     @property
     def origin(self) -> Origin:
@@ -62,10 +64,23 @@ class ApiConnections:
         return self.send(self.origin, "POST", self.path, body, headers)
 
     def send(
-        self, origin: Origin, method: str, target: str, body: bytes | None, headers: Mapping[str, str]
+        self,
+        origin: Origin,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout_s: float | None = None,
     ) -> Response:
-        """One call, its answer read whole. Raises OSError or http.client.HTTPException."""
+        """One call, its answer read whole, within `timeout_s` (default: the connections' own) for
+        the connect and each read and write. Raises OSError or http.client.HTTPException."""
         connection = self._connection(origin)
+        timeout = timeout_s or self.timeout_s
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        thread = threading.get_ident()
+        self._calling[thread] = connection
         try:
             connection.request(method, target, body=body, headers={"User-Agent": USER_AGENT, **headers})
             answer = connection.getresponse()
@@ -74,6 +89,18 @@ class ApiConnections:
             # Whatever was half sent or half read, the next call starts on a new connection.
             connection.close()
             raise
+        finally:
+            self._calling.pop(thread, None)
+
+    def abort(self, thread: int) -> None:
+        """Ends the call `thread` has in flight, if any: its socket shut, so the call fails at once
+        (a straggler handed back must not succeed unseen). A call still connecting goes on until
+        its timeout."""
+        connection = self._calling.get(thread)
+        sock = connection.sock if connection is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile: the call is over anyway
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _connection(self, origin: Origin) -> http.client.HTTPConnection:
         opened: dict[Origin, http.client.HTTPConnection] | None = getattr(self._local, "connections", None)

@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_for_all
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,11 +33,12 @@ from fanout.redelivery import Redelivery
 from fanout.reports import JobReporter
 from fanout.results import RowRecord
 from worker.calls import add_calls
+from worker.delivery import Delivery, Timer
 from worker.fleet import FleetWatch
 from worker.flusher import LedgerFlusher
 from worker.job_watch import JobWatch
 from worker.ledger import Change, JobNotStopped, Ledger, Outcome
-from worker.poster import RowPoster, RowResult
+from worker.poster import RowPoster, RowResult, RowTries
 from worker.renderers import Renderers, Sending
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class _Message:
 class _Invocation:
     flusher: LedgerFlusher
     watch: JobWatch
+    delivery: Delivery
     settled: list[Change] = field(default_factory=list)
 
 
@@ -117,6 +118,7 @@ class Worker:
         self._concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post")
         self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush")
+        self._timer = Timer()  # rows waiting for their next try, off the posting threads
         self._max_receive_count = max_receive_count
         self._redelivery = Redelivery(sqs)
         self._metrics_target = metrics_target
@@ -126,7 +128,8 @@ class Worker:
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         watch = JobWatch(self._jobs, self._reporter, self._concurrency)
-        run = _Invocation(LedgerFlusher(self._ledger, recorder=self._recorder, watch=watch), watch)
+        flusher = LedgerFlusher(self._ledger, recorder=self._recorder, watch=watch)
+        run = _Invocation(flusher, watch, Delivery(self._pool, self._poster, self._timer))
         try:
             with self._fleet.posting() if self._fleet else nullcontext():
                 return self._handle(event, context, run)
@@ -183,12 +186,6 @@ class Worker:
         run.flusher.known.update(settled)
         run.watch.load(m.job_id for _, m in parsed.values())
 
-        def post(entry: _Message, sending: Sending, row: Row, until: Callable[[], float]) -> RowResult:
-            result = self._poster.post(sending.renderer, sending.auth, entry.message.job_id, row, until)
-            failing = result.failure is not None and result.failure.get("attempts", 0) > 0
-            run.flusher.add(entry.message, result, failing and (result.permanent or entry.final))
-            return result
-
         started = {}
         for message_id, (record, message) in parsed.items():
             done = settled[message.key]
@@ -208,14 +205,34 @@ class Worker:
                 entry.futures = _unsent(rows, exc)
                 continue
             until = _unless_stopped(run.watch, message.job_id, post_by)
-            entry.futures = [self._pool.submit(post, entry, sending, row, until) for row in rows]
+            entry.futures = [self._begin(entry, sending, row, until, run) for row in rows]
         return started
+
+    def _begin(
+        self, entry: _Message, sending: Sending, row: Row, until: Callable[[], float], run: _Invocation
+    ) -> Future[RowResult]:
+        """Posts the row (worker/delivery.py); each row's result goes to the ledger's next flush."""
+
+        def settled(result: RowResult) -> None:
+            failing = result.failure is not None and result.failure.get("attempts", 0) > 0
+            run.flusher.add(entry.message, result, failing and (result.permanent or entry.final))
+
+        tries = self._poster.begin(sending.renderer, sending.auth, entry.message.job_id, row)
+        if isinstance(tries, RowTries):
+            return run.delivery.add(tries, until, settled, entry.final)
+        settled(tries)
+        future: Future[RowResult] = Future()
+        future.set_result(tries)
+        return future
 
     def _settle(self, messages: list[_Message], run: _Invocation) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
-        # One wake-up when the last row is done: awaiting each result in turn woke this thread
-        # once per row, each time contending for the interpreter with the posting threads.
-        wait_for_all([future for entry in messages for future in entry.futures])
+        run.delivery.wait()
+        if run.delivery.handed_back:
+            log.info(
+                "handed back %d rows whose calls stalled or whose next try is far off",
+                run.delivery.handed_back,
+            )
         for entry in messages:
             results = [future.result() for future in entry.futures]
             entry.posted = {r.number for r in results if r.posted}

@@ -26,6 +26,7 @@ from fanout.results import FAILED, POSTED, RowRecord
 from worker.api_connections import USER_AGENT, ApiConnections, Response
 from worker.auth import Authenticator, OutgoingCall, mask_credentials
 from worker.calls import CallLog
+from worker.latencies import Latencies
 from worker.responses import Classified, RetryPolicy, classify_exception, classify_status
 from worker.throttle import AdaptiveLimiter
 
@@ -59,6 +60,44 @@ class RowResult:
         )
 
 
+@dataclass
+class RowTries:
+    """One row's attempts within one delivery of its message."""
+
+    number: int
+    request: Request
+    renderer: RequestRenderer
+    auth: Authenticator | None
+    attempt: int = 0  # attempts counted against the limit (throttled calls are not)
+    tries: int = 0  # calls made
+    throttled: int = 0
+    failure: RowFailure | None = None
+    status: int | None = None
+    latency_ms: float = 0.0
+
+    def given_up(self) -> RowResult:
+        """Not posted in this delivery: out of attempts or of time."""
+        failure = self.failure or RowFailure(
+            status=None,
+            error="not attempted: the invocation ran out of time",
+            attempts=0,
+            at=now_iso(),
+        )
+        return RowResult(
+            self.number,
+            posted=False,
+            failure=failure,
+            throttled=self.throttled,
+            status=failure.get("status"),
+            attempts=self.tries,
+            latency_ms=self.latency_ms if self.tries else None,
+        )
+
+    def handed_back(self) -> RowResult:
+        """Left open for the message's next delivery: its call stalled, or its next try is far off."""
+        return RowResult(self.number, posted=False, throttled=self.throttled, attempts=self.tries)
+
+
 class RowPoster:
     def __init__(
         self,
@@ -75,6 +114,7 @@ class RowPoster:
         self._sleep = sleep
         self.calls = calls or CallLog()
         self._auth = auth  # what authenticates each call, if the API wants that
+        self._latencies = Latencies()
 
     @property
     def endpoint(self) -> Endpoint:
@@ -87,7 +127,17 @@ class RowPoster:
 
     @property
     def timeout_s(self) -> float:
-        return self._connections.timeout_s
+        """The call timeout now: adapted to the latencies seen, within the template's."""
+        return self._latencies.call_timeout(self._connections.timeout_s)
+
+    @property
+    def straggler_s(self) -> float:
+        """A call in flight this long is far slower than the others (worker/delivery.py)."""
+        return self._latencies.straggler_s(self._connections.timeout_s)
+
+    def abort(self, thread: int) -> None:
+        """Ends the call the thread has in flight (a straggler handed back)."""
+        self._connections.abort(thread)
 
     def post(
         self,
@@ -97,62 +147,65 @@ class RowPoster:
         row: Row,
         time_left: Callable[[], float],
     ) -> RowResult:
-        """Sends until success, a permanent refusal, the attempt limit, or too little time is left.
+        """Sends until success, a permanent refusal, the attempt limit, or too little time is left,
+        waiting between attempts in this thread (one row; the worker's invocations use `begin`
+        and `attempt` instead, so a row waiting for its next try holds no thread)."""
+        tried = self.begin(renderer, auth, job_id, row)
+        while not isinstance(tried, RowResult):
+            outcome = self.attempt(tried, time_left)
+            if isinstance(outcome, RowResult):
+                return outcome
+            self._sleep(outcome)
+        return tried
 
-        `auth` authenticates the calls (worker/renderers.py picks it for the job's spec)."""
+    def begin(
+        self, renderer: RequestRenderer, auth: Authenticator | None, job_id: str, row: Row
+    ) -> RowTries | RowResult:
+        """The row's request, ready for its attempts (`auth` authenticates them: worker/renderers.py
+        picks it for the job's spec); its result already if it cannot be rendered."""
         try:
             request = renderer.render(job_id, row)
         except CellError as exc:
             # The splitter rejects such rows before they are sent; this is a message edited since.
             unsent = RowFailure(status=None, error=f"not sent: {exc}", attempts=0, at=now_iso())
             return RowResult(row.number, posted=False, permanent=True, failure=unsent)
-        failure: RowFailure | None = None
+        return RowTries(row.number, request, renderer, auth)
+
+    def attempt(
+        self, row: RowTries, time_left: Callable[[], float], calling: Callable[[], None] = lambda: None
+    ) -> RowResult | float:
+        """One call (`calling` is told when it starts, after the limiter's permit): the row's result
+        once settled, otherwise the seconds to wait before its next attempt."""
+        if time_left() < self.timeout_s:
+            return row.given_up()
+        row.tries += 1
+        with self._limiter.permit() as permit:
+            calling()
+            started = time.perf_counter()
+            classified, last, response = self._attempt(row.request, row.auth, row.tries)
+            row.latency_ms = (time.perf_counter() - started) * 1000.0
+            permit.throttled = classified.throttle
+        row.throttled += classified.throttle
+        row.status = response.status if response is not None else None
+        if last is None:
+            captured = _capture(row.renderer.spec.capture, response)
+            return RowResult(
+                row.number, True, False, None, row.throttled, row.status, row.tries, row.latency_ms, captured
+            )
+        row.failure = last
+        if classified.verdict is Verdict.PERMANENT:
+            return RowResult(
+                row.number, False, True, last, row.throttled, row.status, row.tries, row.latency_ms
+            )
         # Throttled calls (429, 503) are retried within the time left rather than counted against
         # the attempt limit: the API asked for patience, it did not refuse the row.
-        attempt = tries = throttled = 0
-        latency_ms = 0.0
-        while attempt < self._policy.attempt_limit:
-            if time_left() < self.timeout_s:
-                break
-            tries += 1
-            with self._limiter.permit() as permit:
-                started = time.perf_counter()
-                classified, last, response = self._attempt(request, auth, tries)
-                latency_ms = (time.perf_counter() - started) * 1000.0
-                permit.throttled = classified.throttle
-            throttled += classified.throttle
-            status = response.status if response is not None else None
-            if last is None:
-                captured = _capture(renderer.spec.capture, response)
-                return RowResult(
-                    row.number, True, False, None, throttled, status, tries, latency_ms, captured
-                )
-            failure = last
-            if classified.verdict is Verdict.PERMANENT:
-                return RowResult(row.number, False, True, failure, throttled, status, tries, latency_ms)
-            attempt += 0 if classified.throttle else 1
-            if attempt == self._policy.attempt_limit:
-                break
-            delay = self._policy.delay(max(attempt, 1), classified)
-            if time_left() < delay + self.timeout_s:
-                break
-            self._sleep(delay)
-        if failure is None:
-            failure = RowFailure(
-                status=None,
-                error="not attempted: the invocation ran out of time",
-                attempts=0,
-                at=now_iso(),
-            )
-        return RowResult(
-            row.number,
-            posted=False,
-            failure=failure,
-            throttled=throttled,
-            status=failure.get("status"),
-            attempts=tries,
-            latency_ms=latency_ms if tries else None,
-        )
+        row.attempt += 0 if classified.throttle else 1
+        if row.attempt == self._policy.attempt_limit:
+            return row.given_up()
+        delay = self._policy.delay(max(row.attempt, 1), classified)
+        if time_left() < delay + self.timeout_s:
+            return row.given_up()
+        return delay
 
     def _attempt(
         self, request: Request, auth: Authenticator | None, attempt: int
@@ -175,6 +228,7 @@ class RowPoster:
             failure = RowFailure(status=None, error=classified.reason, attempts=attempt, at=now_iso())
             return classified, failure, None
         self.calls.record(response.status, started, attempt)
+        self._latencies.add(time.perf_counter() - started)
         classified = classify_status(response.status, response.headers, request.outcomes)
         if classified.verdict is Verdict.SUCCESS:
             return classified, None, response
@@ -209,7 +263,9 @@ class RowPoster:
         return self._call(request, {**request.headers, **credentials}), credentials, True
 
     def _call(self, request: Request, headers: Mapping[str, str]) -> Response:
-        return self._connections.send(request.origin, request.method, request.target, request.body, headers)
+        return self._connections.send(
+            request.origin, request.method, request.target, request.body, headers, self.timeout_s
+        )
 
 
 def _outgoing(request: Request) -> OutgoingCall:

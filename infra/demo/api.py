@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import random
+import select
 import signal
 import socket
 import struct
@@ -123,9 +124,27 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.reset:
             self._reset()
             return
+        if self._client_gone():
+            # Its client gave up first (a stall past its timeout): the answer reaches no one, and a
+            # success no one saw is not counted as one (`abandoned`), so what the tests count per
+            # Idempotency-Key is what the client was told succeeded.
+            api.note_abandoned()
+            self.close_connection = True
+            return
         if 200 <= reply.status < 300:
             api.note_success(call)
         self._reply(reply)
+
+    def _client_gone(self) -> bool:
+        """The client closed the connection: readable, with nothing to read."""
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            peeked: bytes = self.connection.recv(1, socket.MSG_PEEK)
+            return peeked == b""
+        except OSError:
+            return True
 
     def _reset(self) -> None:
         """Closes the connection with a TCP reset, as a crashed or overloaded server would."""
@@ -161,6 +180,7 @@ class DemoApi:
         self._lock = threading.Lock()
         self.attempts: Counter[str] = Counter()
         self.successes: Counter[str] = Counter()
+        self.abandoned = 0  # answers ready after their client had hung up
         self.payloads: dict[str, Any] = {}
         self.calls: dict[str, Call] = {}  # the last successful call for each key, with keep_payloads
         self._server = _Server((LOOPBACK, port), _Handler)
@@ -179,6 +199,10 @@ class DemoApi:
         with self._lock:
             self.attempts[key] += 1
             return self.attempts[key]
+
+    def note_abandoned(self) -> None:
+        with self._lock:
+            self.abandoned += 1
 
     def note_success(self, call: Call) -> None:
         with self._lock:

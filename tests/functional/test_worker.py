@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -160,3 +161,41 @@ def test_what_a_cold_start_builds_is_kept_out_of_full_collections(
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_a_stalled_call_is_handed_back_and_its_row_posted_once_on_the_next_delivery(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    # GIVEN an API that answers at once but holds row 7's first call until the test lets it go,
+    # far past the worker's call timeout (the template's 10 s)
+    released = threading.Event()
+
+    def stall_row_7(call: Call) -> Reply:
+        if call.payload["id"] == "7" and call.attempt == 1:
+            released.wait(60)
+        return Reply()
+
+    api.decide = stall_row_7
+    received = setup_job(session, stack, [message(1, 1, 40), message(2, 41, 40)])
+    # WHEN one invocation posts both messages
+    first = invoke(session, stack, received)
+    # THEN it settled the 79 rows that were answered while row 7's call was still held: the
+    # message with row 7 goes back for another delivery, its call ended, not waited out
+    stalled = not released.is_set()
+    released.set()
+    assert stalled
+    assert first == {"batchItemFailures": [{"itemIdentifier": received[0]["MessageId"]}]}
+    assert job(session, stack).rows_posted == 79
+    assert f"{JOB}:7" not in api.successes
+    # AND the held call's late answer goes to no one
+    deadline = time.monotonic() + 10
+    while not api.abandoned and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api.abandoned == 1
+    # WHEN the message comes back
+    again = invoke(session, stack, received[:1])
+    # THEN row 7 is posted once, with its Idempotency-Key, and nothing else again
+    assert again == {"batchItemFailures": []}
+    assert api.attempts[f"{JOB}:7"] == 2
+    assert set(api.successes.values()) == {1} and len(api.successes) == 80
+    assert job(session, stack).rows_posted == 80
