@@ -23,7 +23,8 @@ from fanout.jobs import JobStore
 from fanout.metrics import MetricsTarget
 from fanout.s3events import ObjectRef
 from fanout.settings import SplitterSettings
-from infra.cli.run_job import RunOptions, drop_file, run, scale_parameters
+from infra.cli.flags import scale_parameters
+from infra.cli.run_job import RunOptions, drop_file, run
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
 from infra.local.stack import local_stack

@@ -1,4 +1,8 @@
-"""Flags and argument types more than one command uses."""
+"""Flags and argument types more than one command uses.
+
+Light to import (no boto3, no moto): every command registers its flags from here before it
+knows which command runs, and `fanout run` starts the emulator right after parsing them.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,7 @@ from typing import Any
 from fanout.errors import InputError
 from fanout.formats import DELIMITERS, ENCODINGS, HEADERS, METADATA_PREFIX, QUOTES
 from fanout.thresholds import MIN_ROWS_METADATA, PERCENT_METADATA, parse_min_rows, parse_percent
-from infra.cli.run_job import scale_parameters
-from infra.local.runtime import DEFAULT_PROCESSES
+from infra.local.cpus import DEFAULT_PROCESSES
 from infra.local.secrets import read_secret_flag
 from infra.local.template import load_template
 from infra.ops.stack_ref import add_stack_flags
@@ -74,6 +77,19 @@ def number_above(low: float, *, inclusive: bool) -> Callable[[str], float]:
 
 positive_int = whole_number(1)
 non_negative_float = number_above(0, inclusive=True)
+
+
+def scale_parameters(api_url: str, concurrency: int, threads: int) -> dict[str, str]:
+    """The template parameters a local run's scale decides.
+
+    The local event source mapping's concurrency is `concurrency`, so the workers take their share
+    of the budget from it (the template's minimum for it is 2).
+    """
+    return {
+        "ApiUrl": api_url,
+        "ThreadsPerWorker": str(threads),
+        "WorkerReservedConcurrency": str(max(2, concurrency)),
+    }
 
 
 def add_scale_flags(cmd: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -15,23 +16,28 @@ from typing import NoReturn
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.errors import FanoutError
-from infra.cli import (
-    cancel,
-    dashboard,
-    demo,
-    dlq,
-    drop,
-    local,
-    mapping,
-    preview,
-    redrive,
-    results,
-    run,
-    status,
-)
 from infra.cli.exit_codes import EXIT_NOT_ATTEMPTED, EXIT_SERVICE_FAILED
 
-COMMANDS = (run, preview, demo, local, drop, status, cancel, results, dlq, redrive, mapping, dashboard)
+# Each command's module, imported only when that command runs (all of them for `fanout --help`):
+# importing every command's dependencies cost each command about half a second of CPU before it
+# began, and every worker process a `fanout run` spawned paid it again (multiprocessing re-runs
+# the `fanout` script in a spawned child).
+COMMANDS = {
+    "run": "infra.cli.run",
+    "preview": "infra.cli.preview",
+    "demo": "infra.cli.demo",
+    "local": "infra.cli.local",
+    "drop": "infra.cli.drop",
+    "status": "infra.cli.status",
+    "cancel": "infra.cli.cancel",
+    "results": "infra.cli.results",
+    "dlq": "infra.cli.dlq",
+    "redrive": "infra.cli.redrive",
+    "throttle": "infra.cli.mapping",
+    "pause": "infra.cli.mapping",
+    "resume": "infra.cli.mapping",
+    "dashboard": "infra.cli.dashboard",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,20 +46,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_NOT_ATTEMPTED, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`'s command (every command's, when argv names none of them)."""
     parser = _Parser(
         prog="fanout",
         description="Turn every row of a CSV into an HTTP API call, through S3, SQS and Lambda "
         "workers (or the same code on this machine against an embedded AWS emulator).",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in COMMANDS:
-        module.register(commands)
+    for module in _modules_for(sys.argv[1:] if argv is None else argv):
+        importlib.import_module(module).register(commands)
     return parser
 
 
+def _modules_for(argv: Sequence[str]) -> list[str]:
+    named = COMMANDS.get(next((word for word in argv if not word.startswith("-")), ""))
+    return [named] if named else list(dict.fromkeys(COMMANDS.values()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         with _terminate_as_interrupt():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -20,12 +21,14 @@ from fanout.reports import report_for
 from fanout.results import MODE_NONE
 from fanout.s3events import object_version
 from infra.cli.exit_codes import EXIT_OK, EXIT_ROWS_FAILED
+from infra.cli.flags import scale_parameters
 from infra.cli.preflight import check_api_url, check_csv
 from infra.cli.progress import ProgressPrinter
 from infra.cli.request_files import RequestFile
+from infra.local.cpus import DEFAULT_PROCESSES
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
-from infra.local.runtime import DEFAULT_PROCESSES, LocalRuntime
+from infra.local.runtime import LocalRuntime
 from infra.local.secrets import put_secrets
 from infra.local.stack import LocalStack, local_stack
 from infra.local.template import load_template, parameter_values
@@ -139,37 +142,16 @@ class IdleCheck:
         return True
 
 
-def scale_parameters(api_url: str, concurrency: int, threads: int) -> dict[str, str]:
-    """The template parameters a local run's scale decides.
-
-    The local event source mapping's concurrency is `concurrency`, so the workers take their share
-    of the budget from it (the template's minimum for it is 2).
-    """
-    return {
-        "ApiUrl": api_url,
-        "ThreadsPerWorker": str(threads),
-        "WorkerReservedConcurrency": str(max(2, concurrency)),
-    }
-
-
-def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    parameters = {
-        **scale_parameters(options.api_url, options.concurrency, options.threads),
-        **options.parameters,
-    }
-    if options.request is not None:
-        # Before anything touches the network: a credential for a plain-http host is never sent.
-        options.request.check_auth(options.api_url, options.secrets)
-    check_api_url(options.api_url)
-    if (
-        options.results
-        and parameter_values(load_template(), parameters, strict=False)["ResultsMode"] == MODE_NONE
-    ):
-        raise InputError("--results needs ResultsMode all or failures (it is none)")
-    columns = check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
-    if options.request is not None:
-        options.request.check_columns(columns)
-    with Emulator() as emulator:
+def run(
+    options: RunOptions,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    emulator: Emulator | None = None,
+) -> int:
+    """The run on `emulator` (launched, perhaps not yet ready), else on an emulator of its own."""
+    # The emulator boots (about a second of CPU) while the checks run; a failed check stops it.
+    with nullcontext(emulator) if emulator else Emulator() as emulator:
+        parameters = check_run(options)
         session = use_endpoint(emulator.endpoint_url)
         stack = local_stack(session, parameters, create=True)
         put_secrets(session, stack, options.secrets)
@@ -193,6 +175,27 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         options.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report), file=out)
     return exit_code_for(job)
+
+
+def check_run(options: RunOptions) -> dict[str, str]:
+    """What is checked before anything is attempted; the stack's parameters for the run."""
+    parameters = {
+        **scale_parameters(options.api_url, options.concurrency, options.threads),
+        **options.parameters,
+    }
+    if options.request is not None:
+        # Before anything touches the network: a credential for a plain-http host is never sent.
+        options.request.check_auth(options.api_url, options.secrets)
+    check_api_url(options.api_url)
+    if (
+        options.results
+        and parameter_values(load_template(), parameters, strict=False)["ResultsMode"] == MODE_NONE
+    ):
+        raise InputError("--results needs ResultsMode all or failures (it is none)")
+    columns = check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
+    if options.request is not None:
+        options.request.check_columns(columns)
+    return parameters
 
 
 def wait_for_results(jobs: JobStore, job_id: str) -> Job:

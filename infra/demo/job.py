@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from fanout.errors import FanoutError
 from infra.cli.run_job import RunOptions, run
 from infra.demo.api import READY_PREFIX
-from infra.local.runtime import DEFAULT_PROCESSES
+from infra.local.cpus import DEFAULT_PROCESSES
 
 DEMO_ROWS = 20_000
 STATS_TIMEOUT_S = 5.0

@@ -15,10 +15,6 @@ import time
 from types import TracebackType
 
 from fanout.errors import FanoutError
-from infra.local.emulator_fixes import apply_fixes
-from infra.local.emulator_objects import apply_object_streaming
-from infra.local.emulator_speedups import apply_speedups
-from infra.local.moto_patches import MotoPatchError
 
 LOOPBACK = "127.0.0.1"
 READY_PREFIX = "fanout-emulator-ready "
@@ -28,15 +24,20 @@ START_TIMEOUT_S = 60.0
 
 
 class Emulator:
-    """Starts on enter, stops on exit; `endpoint_url` is where boto3 should point."""
+    """Starts on enter, stops on exit; `endpoint_url` is where boto3 should point.
+
+    Enter launches the process and returns at once; `endpoint_url` waits until the emulator is
+    ready. Its start (about a second of CPU, mostly importing moto) so overlaps with whatever the
+    caller does in between: a run checks its file and API meanwhile.
+    """
 
     def __init__(self, port: int = 0) -> None:
         self._port = port
         self._process: subprocess.Popen[str] | None = None
-        self.endpoint_url = ""
+        self._endpoint_url = ""
 
     def __enter__(self) -> Emulator:
-        self.start()
+        self.launch()
         return self
 
     def __exit__(
@@ -44,7 +45,13 @@ class Emulator:
     ) -> None:
         self.stop()
 
-    def start(self) -> None:
+    @property
+    def endpoint_url(self) -> str:
+        if not self._endpoint_url:
+            self.wait_ready()
+        return self._endpoint_url
+
+    def launch(self) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "infra.local.emulator", "--port", str(self._port)],
             stdin=subprocess.PIPE,
@@ -53,6 +60,10 @@ class Emulator:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+    def wait_ready(self) -> None:
+        if self._process is None:
+            raise FanoutError("the AWS emulator is not running")
         assert self._process.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         line = self._process.stdout.readline()
@@ -62,7 +73,7 @@ class Emulator:
                 line[len(FAILED_PREFIX) :].strip() if line.startswith(FAILED_PREFIX) else f"port {self._port}"
             )
             raise FanoutError(f"the AWS emulator did not start ({why})")
-        self.endpoint_url = f"http://{LOOPBACK}:{int(line[len(READY_PREFIX) :])}"
+        self._endpoint_url = f"http://{LOOPBACK}:{int(line[len(READY_PREFIX) :])}"
 
     def stop(self) -> None:
         if self._process is None:
@@ -74,10 +85,18 @@ class Emulator:
             self._process.kill()
             self._process.wait()
         self._process = None
+        self._endpoint_url = ""
 
 
 def _serve(port: int) -> None:
+    # Imported here, in the emulator's process only: the process that launches it never needs
+    # moto, and `fanout run` launches it before anything else.
     from moto.server import ThreadedMotoServer
+
+    from infra.local.emulator_fixes import apply_fixes
+    from infra.local.emulator_objects import apply_object_streaming
+    from infra.local.emulator_speedups import apply_speedups
+    from infra.local.moto_patches import MotoPatchError
 
     try:
         apply_fixes()

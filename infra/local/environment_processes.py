@@ -6,6 +6,13 @@ the local environments share one interpreter lock: at 64 calls in flight that pr
 (bench/README.md). Here each child process runs a share of the mapping's environments (a
 `LocalEventSource` for its slots), sends its invocation counts and log records back, and the
 parent presents them as one mapping to the metrics and the progress display.
+
+The children are forked while the parent still has a single thread (the CLI does so before it
+starts any): a fork has the parent's modules already imported and its service models loaded,
+where a spawned child spent about a second of CPU importing them again (half the CPU of a
+one-row `fanout run`). Each child is still a process of its own with its own interpreter. A
+parent that already runs threads (a test with an API server in it) spawns them instead: a fork
+could inherit a lock another thread holds.
 """
 
 from __future__ import annotations
@@ -18,18 +25,20 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.context import SpawnProcess
+from multiprocessing.context import ForkContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any
 
 from fanout.errors import FanoutError
 from infra.local.endpoint import use_endpoint
-from infra.local.event_source import Invocations, LocalEventSource, handler_factory
+from infra.local.event_source import Invocations, LocalEventSource, handler_factory, handler_module
 from infra.local.metrics import BackgroundSink, CloudWatchSink
 from infra.local.stack import LocalFunction, SqsTrigger
 
-# A child's cold start: an interpreter, boto3 and the handler's clients (about 2 s of CPU here).
+# A child's cold start: the handler's clients, and when spawned an interpreter and boto3 (about
+# 2 s of CPU here, under load).
 READY_TIMEOUT_S = 120.0
 READY_CHECK_S = 0.2
 # After stop, environments finish the invocation they are in; past this they are terminated.
@@ -71,6 +80,13 @@ class ForwardedInvocations(Invocations):
         self._events.put((_ADDED, counts))
 
 
+def start_context() -> ForkContext | SpawnContext:
+    """fork while this process has one thread, else spawn (see the module's docstring)."""
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def slots_of(process: int, processes: int, concurrency: int) -> list[int]:
     """Environments 0, P, 2P... go to the first process: a lowered maximum concurrency
     (`fanout throttle`) still leaves work in every process."""
@@ -83,11 +99,11 @@ class ProcessEventSource:
     def __init__(self, spec: MappingSpec, processes: int) -> None:
         self._spec = spec
         self._processes = max(1, min(processes, spec.concurrency))
-        self._context = multiprocessing.get_context("spawn")
+        self._context = start_context()
         self._events: Queue[tuple[str, Any]] = self._context.Queue()
         self._logs: Queue[logging.LogRecord] = self._context.Queue()
         self._stopping = self._context.Event()
-        self._children: list[SpawnProcess] = []
+        self._children: list[BaseProcess] = []
         self._ready = 0
         self._ready_changed = threading.Condition()
         self._relay = threading.Thread(target=self._relay_events, name="environments-relay", daemon=True)
@@ -101,9 +117,10 @@ class ProcessEventSource:
         return self._spec.trigger.queue_name
 
     def start(self) -> None:
-        self._log_listener.start()
-        self._relay.start()
+        """Starts the children first and this source's own threads after (see `start_context`)."""
         name = self._spec.function.logical_id
+        if self._context.get_start_method() == "fork":
+            handler_module(self._spec.function)  # imported once here rather than in every child
         for n in range(self._processes):
             slots = slots_of(n, self._processes, self._spec.concurrency)
             child = self._context.Process(
@@ -114,6 +131,8 @@ class ProcessEventSource:
             )
             child.start()
             self._children.append(child)
+        self._log_listener.start()
+        self._relay.start()
 
     def wait_ready(self) -> None:
         """Until every child has built its environments' handlers; fails as soon as one died."""
@@ -126,6 +145,10 @@ class ProcessEventSource:
                         f"{self._spec.function.logical_id}: local execution environments did not start"
                     )
                 self._ready_changed.wait(READY_CHECK_S)
+
+    def begin_stop(self) -> None:
+        """Tells the children to stop; `stop` waits for them."""
+        self._stopping.set()
 
     def stop(self) -> None:
         self._stopping.set()

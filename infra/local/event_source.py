@@ -14,9 +14,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.limits import SQS_DELETE_BATCH_MAX_ENTRIES, SQS_RECEIVE_MAX_MESSAGES
 from infra.local.stack import LOCAL_REGION, LocalFunction, SqsTrigger
@@ -57,9 +59,14 @@ class LocalContext:
         return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
 
 
+def handler_module(function: LocalFunction) -> ModuleType:
+    """The module of the function's Lambda handler (imported once per process)."""
+    return importlib.import_module(function.handler.rsplit(".", 1)[0])
+
+
 def handler_factory(function: LocalFunction, **kwargs: Any) -> Callable[[], Handler]:
     """Builds the function's core from its template environment, as its Lambda handler does."""
-    module = importlib.import_module(function.handler.rsplit(".", 1)[0])
+    module = handler_module(function)
 
     def build() -> Handler:
         core: Handler = module.build(function.environment, **kwargs)
@@ -150,6 +157,8 @@ class EventSource(Protocol):
 
     def wait_ready(self) -> None: ...
 
+    def begin_stop(self) -> None: ...
+
     def stop(self) -> None: ...
 
 
@@ -177,6 +186,9 @@ class LocalEventSource:
         self._enabled = True
         self._allowed = concurrency
         self._stopping = threading.Event()
+        # Invocations running now: stop waits for them, not for pollers waiting on a receive.
+        self._invoking = 0
+        self._invocations_changed = threading.Condition()
         self._threads: list[threading.Thread] = []
         # Lambda's pollers delete a finished batch while the environment takes its next one:
         # waiting for the delete here cost each environment a round trip per invocation.
@@ -205,7 +217,12 @@ class LocalEventSource:
         with _BUILD_LOCK:
             lam = self._session.client("lambda")
         while not self._stopping.wait(CONTROL_POLL_S):
-            mapping = lam.get_event_source_mapping(UUID=self._mapping_id)
+            try:
+                mapping = lam.get_event_source_mapping(UUID=self._mapping_id)
+            except (BotoCoreError, ClientError):
+                if self._stopping.is_set():
+                    return  # the stack went away as this source stopped
+                raise
             self._enabled = mapping.get("State", "Enabled") not in ("Disabled", "Disabling")
             maximum = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
             self._allowed = min(self._concurrency, int(maximum)) if maximum else self._concurrency
@@ -217,12 +234,23 @@ class LocalEventSource:
         for _ in self._slots:
             self._built.release()
 
-    def stop(self) -> None:
+    def begin_stop(self) -> None:
+        """No invocation starts from here on; `stop` waits for those running."""
         self._stopping.set()
-        for thread in self._threads:
-            thread.join()
-        self._threads.clear()
+
+    def stop(self) -> None:
+        """Once the invocations running have ended and their messages are deleted.
+
+        A poller waiting on a receive (up to POLL_WAIT_S) is not waited for: what it receives
+        now is left for its visibility timeout, as when Lambda's pollers stop. Joining them cost
+        every run a second at its end, for nothing.
+        """
+        with self._invocations_changed:
+            self._stopping.set()
+            while self._invoking:
+                self._invocations_changed.wait()
         self._deleter.shutdown(wait=True)
+        self._threads.clear()
 
     def _run(self, slot: int) -> None:
         try:
@@ -235,9 +263,30 @@ class LocalEventSource:
             if not self._enabled or slot >= self._allowed:
                 self._stopping.wait(CONTROL_POLL_S)
                 continue
-            messages = self._receive(sqs)
-            if messages:
-                self._invoke(sqs, handler, messages)
+            try:
+                messages = self._receive(sqs)
+            except (BotoCoreError, ClientError):
+                if self._stopping.is_set():
+                    return  # the stack went away while this poller waited, after stop
+                raise
+            if messages and not self._invoke_unless_stopping(sqs, handler, messages):
+                return
+
+    def _invoke_unless_stopping(
+        self, sqs: SQSClient, handler: Handler, messages: list[MessageTypeDef]
+    ) -> bool:
+        """Invokes, unless the source began to stop while the messages were being received."""
+        with self._invocations_changed:
+            if self._stopping.is_set():
+                return False
+            self._invoking += 1
+        try:
+            self._invoke(sqs, handler, messages)
+        finally:
+            with self._invocations_changed:
+                self._invoking -= 1
+                self._invocations_changed.notify_all()
+        return True
 
     def _receive(self, sqs: SQSClient) -> list[MessageTypeDef]:
         trigger = self._trigger

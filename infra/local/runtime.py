@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any
 
 import boto3
 
+from infra.local.cpus import DEFAULT_PROCESSES
 from infra.local.environment_processes import MappingSpec, ProcessEventSource
 from infra.local.event_source import EventSource, LocalEventSource, concurrency_for, handler_factory
 from infra.local.metrics import BackgroundSink, CloudWatchSink, ServiceMetrics
 from infra.local.stack import LocalFunction, LocalStack, SqsTrigger
 
-# Local workers' execution environments are spread over one process per CPU: each process has
-# its own interpreter lock, as each Lambda execution environment has its own process.
-DEFAULT_PROCESSES = os.cpu_count() or 1
 # How often the splitter looks at the work queue's depth while it is holding back.
 PACE_POLL_S = 0.2
 
@@ -67,9 +64,13 @@ class LocalRuntime:
 
     def start(self) -> None:
         messages_held = self._worker_messages_held()
-        # The handlers' metrics reach the emulator's CloudWatch, as their EMF output would on AWS.
-        sink = self._metrics_sink = BackgroundSink(CloudWatchSink(self._session.client("cloudwatch")))
-        for function in self._stack.functions.values():
+        # Sources in processes first, while this process has one thread: their children are
+        # forked then (infra/local/environment_processes.py). The handlers' metrics reach the
+        # emulator's CloudWatch, as their EMF output would on AWS.
+        sink: BackgroundSink | None = None
+        for function in sorted(self._stack.functions.values(), key=self._in_process):
+            if sink is None and self._in_process(function):
+                sink = self._metrics_sink = BackgroundSink(CloudWatchSink(self._session.client("cloudwatch")))
             kwargs: dict[str, Any] = {"session": self._session, "metrics_sink": sink}
             if "WORK_QUEUE_URL" in function.environment and function.handler.startswith("splitter."):
                 kwargs["before_send"] = QueueDepthPacer(
@@ -91,13 +92,17 @@ class LocalRuntime:
         )
         self._service_metrics.start()
 
+    def _in_process(self, function: LocalFunction) -> bool:
+        """Whether the function's environments run in this process (else in child processes)."""
+        return not (function.reserved_concurrency and self._processes > 1)
+
     def _event_source(
         self, function: LocalFunction, trigger: SqsTrigger, handler_kwargs: dict[str, Any]
     ) -> EventSource:
         requested = self._concurrency if function.reserved_concurrency else None
         concurrency = concurrency_for(function, trigger, requested)
         mapping_id = self._stack.mappings.get((function.logical_id, trigger.queue_arn))
-        if function.reserved_concurrency and self._processes > 1:
+        if not self._in_process(function):
             endpoint_url = self._session.client("sqs").meta.endpoint_url
             log_level = logging.getLogger().getEffectiveLevel()
             spec = MappingSpec(endpoint_url, function, trigger, concurrency, mapping_id, log_level)
@@ -116,6 +121,9 @@ class LocalRuntime:
 
     def stop(self) -> None:
         self._stopping.set()
+        # All told first, so that they stop at once rather than one after another.
+        for source in self.sources.values():
+            source.begin_stop()
         for source in self.sources.values():
             source.stop()
         if self._metrics_sink is not None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-
-import boto3
+from typing import TYPE_CHECKING
 
 from fanout.auth_spec import SECRET_NAME
 from fanout.errors import ConfigError, InputError
-from infra.local.stack import LocalStack
+
+if TYPE_CHECKING:
+    import boto3
+
+    from infra.local.stack import LocalStack
 
 SECRETS_PREFIX_SETTING = "SECRETS_PREFIX"
 

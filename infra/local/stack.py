@@ -6,12 +6,13 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from fanout.errors import ConfigError
 from infra.local.template import Resolver, load_template, parameter_values
+
+if TYPE_CHECKING:
+    import boto3
 
 log = logging.getLogger("fanout.local")
 

@@ -33,7 +33,7 @@ def test_numbers_above_a_bound_with_or_without_it() -> None:
 
 
 def test_a_runs_scale_sets_the_template_parameters_the_splitter_and_workers_read() -> None:
-    from infra.cli.run_job import scale_parameters
+    from infra.cli.flags import scale_parameters
 
     assert scale_parameters("http://127.0.0.1:9/rows", 8, 4) == {
         "ApiUrl": "http://127.0.0.1:9/rows",

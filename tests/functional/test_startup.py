@@ -1,0 +1,63 @@
+"""What `fanout run` does before its emulator is launched, and how its worker processes start.
+
+Checked in a fresh interpreter (a subprocess): what a module imports, and how many threads a
+process has, depend on what ran in it before.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+_PROBE = """
+import json, sys, threading
+from infra.cli.main import build_parser
+args = build_parser(["run", "f.csv", "--api-url", "http://127.0.0.1:9/rows"]).parse_args(
+    ["run", "f.csv", "--api-url", "http://127.0.0.1:9/rows"]
+)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "moto", "infra"))
+from infra.local.environment_processes import start_context
+alone = start_context().get_start_method()
+ready = threading.Event()
+threading.Thread(target=ready.wait, daemon=True).start()
+with_thread = start_context().get_start_method()
+ready.set()
+print(json.dumps({
+    "loaded": loaded,
+    "alone": alone,
+    "with_thread": with_thread,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def probe() -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True, timeout=60
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_run_parses_its_flags_without_boto3_or_the_other_commands_so_the_emulator_launches_first(
+    probe: dict[str, object],
+) -> None:
+    loaded = probe["loaded"]
+    assert isinstance(loaded, list)
+    # Parsing `fanout run` imported its own module and the light ones it registers flags from...
+    assert "infra.cli.run" in loaded
+    # ...but neither another command's module nor boto3 or moto: those come after the launch.
+    assert not [
+        m for m in loaded if m.startswith("infra.cli.") and m.rsplit(".", 1)[-1] in ("status", "dashboard")
+    ]
+    assert not [m for m in loaded if m.split(".")[0] in ("boto3", "moto")]
+
+
+def test_worker_processes_are_forked_from_a_process_with_one_thread_and_spawned_from_one_with_more(
+    probe: dict[str, object],
+) -> None:
+    assert probe["alone"] == "fork"
+    assert probe["with_thread"] == "spawn"
