@@ -13,12 +13,14 @@ import functools
 import io
 import itertools
 import logging
+import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from infra.local.moto_patches import install, original
+from infra.local.moto_patches import MotoPatchError, install, moto_version, original
 
 # The distinct update expressions kept parsed (Fanout writes a handful; others may come and go).
 UPDATE_EXPRESSIONS_KEPT = 256
@@ -34,6 +36,7 @@ def apply_speedups() -> None:
     _update_expressions_parsed_once()
     _retention_period_read_directly()
     _queue_counted_in_one_clock_read()
+    _metrics_found_by_name()
     _connections_kept_alive()
 
 
@@ -142,6 +145,125 @@ def _queue_counted_in_one_clock_read() -> None:
 
     for name, count in zip(names, (delayed, not_visible, available), strict=True):
         install(models.Queue, name, property(count))
+
+
+class MetricIndex:
+    """A CloudWatch backend's metric data by (namespace, name), brought up to date as it is read.
+
+    moto only ever appends to its list of metric data (a reset makes a new backend).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: list[Any] | None = None
+        self._seen = 0
+        self._by_name: dict[tuple[str, str], list[Any]] = {}
+
+    def named(self, data: list[Any], namespace: str, name: str) -> list[Any]:
+        with self._lock:
+            if data is not self._data or len(data) < self._seen:
+                self._data, self._seen, self._by_name = data, 0, {}
+            for datum in data[self._seen :]:
+                self._by_name.setdefault((datum.namespace, datum.name), []).append(datum)
+            self._seen = len(data)
+            return list(self._by_name.get((namespace, name), ()))
+
+
+class _NamedMetrics:
+    """A backend as moto's own query code sees it: only the data of the metric asked for."""
+
+    def __init__(self, backend: Any, data: list[Any]) -> None:
+        self._backend = backend
+        self._data = data
+
+    def get_all_metrics(self) -> list[Any]:
+        return self._data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+def _metrics_found_by_name() -> None:
+    """GetMetricStatistics and ListMetrics go through all the metric data the emulator holds, and
+    ListMetrics compares each datum with every metric it found before (moto's duplicate check
+    never matches two dimensions or more, so for them the list only grows): after a 430k-row run,
+    keeping the dashboard (hundreds of such calls) ran past the client's read timeout. The local
+    dashboard and alarms always name the namespace and the metric; moto's own code then reads
+    the data of that name only, from an index, and ListMetrics' duplicate check is a set lookup
+    that keeps moto's answer (same order, same duplicates dropped). moto's computed metrics
+    (AWS/S3, from its buckets) take moto's path as before.
+    """
+    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.core.common_models import CloudWatchMetricProvider
+
+    patch = "metrics_found_by_name"
+    statistics = original(
+        patch,
+        CloudWatchBackend,
+        "get_metric_statistics",
+        (
+            "self",
+            "namespace",
+            "metric_name",
+            "start_time",
+            "end_time",
+            "period",
+            "stats",
+            "dimensions",
+            "unit",
+        ),
+    )
+    filtered = original(
+        patch, CloudWatchBackend, "get_filtered_metrics", ("self", "metric_name", "namespace", "dimensions")
+    )
+    original(patch, CloudWatchBackend, "get_all_metrics", ("self",))
+    providers = {provider.__name__ for provider in CloudWatchMetricProvider.__subclasses__()}
+    if not providers <= {"S3Backend"}:
+        raise MotoPatchError(
+            f"emulator patch {patch}: moto {moto_version()} computes metrics in {sorted(providers)}"
+        )
+    indexes: weakref.WeakKeyDictionary[Any, MetricIndex] = weakref.WeakKeyDictionary()
+
+    def named(backend: Any, namespace: str | None, name: str | None) -> _NamedMetrics | None:
+        if not namespace or not name or namespace == "AWS/S3":
+            return None
+        index = indexes.setdefault(backend, MetricIndex())
+        return _NamedMetrics(backend, index.named(backend.metric_data, namespace, name))
+
+    def get_metric_statistics(self: Any, namespace: str, metric_name: str, *args: Any, **kwargs: Any) -> Any:
+        return statistics(
+            named(self, namespace, metric_name) or self, namespace, metric_name, *args, **kwargs
+        )
+
+    def get_filtered_metrics(
+        self: Any, metric_name: str | None, namespace: str | None, dimensions: list[dict[str, str]]
+    ) -> list[Any]:
+        view = named(self, namespace, metric_name)
+        if view is None:
+            return filtered(self, metric_name, namespace, dimensions)  # type: ignore[no-any-return]
+        return first_of_each(view.get_all_metrics(), dimensions)
+
+    install(CloudWatchBackend, "get_metric_statistics", get_metric_statistics)
+    install(CloudWatchBackend, "get_filtered_metrics", get_filtered_metrics)
+
+
+def first_of_each(data: Iterable[Any], dimensions: list[dict[str, str]]) -> list[Any]:
+    """moto's ListMetrics filter over data of one name: `MetricDatumBase.filter` with the metrics
+    found so far, whose duplicate check (`are_dimensions_same`) holds only between dimension
+    lists of one length whose every entry is the same name and value."""
+    kept: list[Any] = []
+    seen: set[tuple[int, str | None, str | None]] = set()
+    for datum in data:
+        pairs = {(d.name, d.value) for d in datum.dimensions}
+        key = (len(datum.dimensions), *next(iter(pairs))) if len(pairs) == 1 else None
+        if key is not None and key in seen:
+            continue
+        if not datum.filter(None, None, dimensions):
+            continue
+        if key is not None:
+            seen.add(key)
+        kept.append(datum)
+    return kept
 
 
 class RequestBody(io.RawIOBase):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from moto import backends
 from moto.awslambda.models import LambdaBackend
+from moto.cloudwatch.models import CloudWatchBackend
 from moto.dynamodb import models as dynamodb
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
@@ -40,6 +41,9 @@ TARGETS: list[tuple[Callable[[], None], Any, str]] = [
     (speedups._queue_counted_in_one_clock_read, sqs.Queue, "approximate_number_of_messages"),
     (speedups._queue_counted_in_one_clock_read, sqs.Queue, "approximate_number_of_messages_delayed"),
     (speedups._queue_counted_in_one_clock_read, sqs.Queue, "approximate_number_of_messages_not_visible"),
+    (speedups._metrics_found_by_name, CloudWatchBackend, "get_metric_statistics"),
+    (speedups._metrics_found_by_name, CloudWatchBackend, "get_filtered_metrics"),
+    (speedups._metrics_found_by_name, CloudWatchBackend, "get_all_metrics"),
     (speedups._connections_kept_alive, threaded_moto_server, "MotoRequestHandler"),
     (speedups._connections_kept_alive, werkzeug_app, "MotoRequestHandler"),
     (speedups._connections_kept_alive, WSGIRequestHandler, "run_wsgi"),
