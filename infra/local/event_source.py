@@ -228,7 +228,7 @@ class LocalEventSource:
             self._allowed = min(self._concurrency, int(maximum)) if maximum else self._concurrency
 
     def wait_ready(self) -> None:
-        """Until every execution environment has built its handler (a cold start each)."""
+        """Until every poller has its client, and the first environment its handler."""
         for _ in self._slots:
             self._built.acquire()
         for _ in self._slots:
@@ -253,10 +253,16 @@ class LocalEventSource:
         self._threads.clear()
 
     def _run(self, slot: int) -> None:
+        # One environment here starts cold at once: a handler that cannot be built fails before
+        # any file is dropped, and this process has the clients' service models loaded. The
+        # others start when messages first come for them, as Lambda starts environments on
+        # demand: a small file needs one, and each start costs tens of milliseconds of CPU.
+        handler: Handler | None = None
         try:
             with _BUILD_LOCK:
                 sqs = self._session.client("sqs")
-                handler = self._build_handler()
+                if slot == self._slots[0]:
+                    handler = self._build_handler()
         finally:
             self._built.release()  # a cold start that failed is done too (its error is raised)
         while not self._stopping.is_set():
@@ -269,24 +275,30 @@ class LocalEventSource:
                 if self._stopping.is_set():
                     return  # the stack went away while this poller waited, after stop
                 raise
-            if messages and not self._invoke_unless_stopping(sqs, handler, messages):
-                return
+            if messages:
+                handler = self._invoke_unless_stopping(sqs, handler, messages)
+                if handler is None:
+                    return
 
     def _invoke_unless_stopping(
-        self, sqs: SQSClient, handler: Handler, messages: list[MessageTypeDef]
-    ) -> bool:
-        """Invokes, unless the source began to stop while the messages were being received."""
+        self, sqs: SQSClient, handler: Handler | None, messages: list[MessageTypeDef]
+    ) -> Handler | None:
+        """Invokes (after a cold start if the environment has none yet) and returns the warm
+        handler; None, invoking nothing, once the source began to stop."""
         with self._invocations_changed:
             if self._stopping.is_set():
-                return False
+                return None
             self._invoking += 1
         try:
+            if handler is None:
+                with _BUILD_LOCK:
+                    handler = self._build_handler()
             self._invoke(sqs, handler, messages)
         finally:
             with self._invocations_changed:
                 self._invoking -= 1
                 self._invocations_changed.notify_all()
-        return True
+        return handler
 
     def _receive(self, sqs: SQSClient) -> list[MessageTypeDef]:
         trigger = self._trigger
