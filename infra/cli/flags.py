@@ -18,7 +18,6 @@ from fanout.thresholds import MIN_ROWS_METADATA, PERCENT_METADATA, parse_min_row
 from infra.local.cpus import DEFAULT_PROCESSES
 from infra.local.secrets import read_secret_flag
 from infra.local.template import load_template
-from infra.ops.stack_ref import add_stack_flags
 
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
@@ -30,6 +29,10 @@ def stack_command(
     commands: Any, name: str, execute: Callable[[argparse.Namespace], int], *, help: str, description: str
 ) -> argparse.ArgumentParser:
     """`fanout NAME`, run by `execute` on the stack its flags name (--endpoint-url, --stack, --region)."""
+    # Here, not at the top: infra.ops.stack_ref brings boto3, which `fanout run` (no stack flags)
+    # must not import before it has launched its emulator.
+    from infra.ops.stack_ref import add_stack_flags
+
     cmd: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
     add_stack_flags(cmd)
     cmd.set_defaults(execute=execute)
