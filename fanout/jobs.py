@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,25 @@ COUNTERS = (
 CANCELLED = "cancelled"
 HALTED = "halted"
 STOPPED_STATES = (CANCELLED, HALTED)
+
+
+# How long a report claim holds before anyone may take it again. Longer than a claimer needs
+# between its claim and handing the combine over (a worker lives at most its 120 s timeout),
+# shorter than the work queue's visibility timeout (720 s): the batch of a worker killed right
+# after claiming comes back to a worker that finds the claim stale. Whoever then does the work
+# (the splitter combining the results) holds it for as long as its own invocation may live.
+REPORT_CLAIM_S = 300.0
+
+
+@dataclass(frozen=True)
+class ReportClaim:
+    """The right to report a job: what it was claimed for, and the token that names the claimer."""
+
+    job_id: str
+    token: str
+    finished: float  # when the claim was made: the job's end for its report's duration
+    rows_posted: int
+    result_parts: int
 
 
 def now_iso() -> str:
@@ -361,50 +381,86 @@ class JobStore:
             },
         )
 
-    def claim_report(self, job_id: str, rows_posted: int, result_parts: int = 0) -> float | None:
-        """Marks a finished job as being reported; the time it finished, or None if already claimed.
+    def claim_report(self, job_id: str, rows_posted: int, result_parts: int = 0) -> ReportClaim | None:
+        """Claims a finished job's report for REPORT_CLAIM_S; None if another holds or made it.
 
         The condition makes the claim exactly-once-ish: of every worker (and the splitter) that
         sees the job finished, one alone reports it. A job finishes again when a redrive posts
         rows that had failed: more rows posted than the last report counted claims a new one, and
-        so do more result parts (a redrive whose rows failed again, with new reasons).
+        so do more result parts (a redrive whose rows failed again, with new reasons). A claim
+        is a lease: while it is fresh nobody else claims (the holder looks again once it is done,
+        so no change is left out); once stale, its holder is presumed dead and anyone may claim.
         """
-        finished = time.time()
+        now = time.time()
+        claim = ReportClaim(job_id, uuid.uuid4().hex, now, rows_posted, result_parts)
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET finished = :f, reported_at = :now, reported_posted = :posted, "
-                "reported_parts = :parts",
-                ConditionExpression="attribute_exists(job_id) AND (attribute_not_exists(reported_at) "
-                "OR reported_posted < :posted OR reported_parts < :parts)",
+                UpdateExpression="SET finished = :f, reported_posted = :posted, reported_parts = :parts, "
+                "report_token = :token, report_until = :until",
+                ConditionExpression="attribute_exists(job_id) AND ((attribute_not_exists(report_until) "
+                "AND (attribute_not_exists(reported_posted) OR reported_posted < :posted "
+                "OR reported_parts < :parts)) OR report_until < :now)",
                 ExpressionAttributeValues={
-                    ":f": {"N": repr(finished)},
-                    ":now": {"S": now_iso()},
+                    ":f": {"N": repr(now)},
                     ":posted": {"N": str(rows_posted)},
                     ":parts": {"N": str(result_parts)},
+                    ":token": {"S": claim.token},
+                    ":until": {"N": repr(now + REPORT_CLAIM_S)},
+                    ":now": {"N": repr(now)},
                 },
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return None
-        return finished
+        return claim
 
-    def mark_results(self, job_id: str, key: str) -> None:
-        """Says where the job's combined results are, and when they were written."""
-        self._db.update_item(
-            TableName=self._table,
-            Key={"job_id": {"S": job_id}},
-            UpdateExpression="SET results_key = :k, results_at = :now",
-            ExpressionAttributeValues={":k": {"S": key}, ":now": {"S": now_iso()}},
-        )
+    def hold_report(self, claim: ReportClaim, until: float) -> bool:
+        """Extends the claim to `until` for the work of reporting; False if it is no longer held
+        (reported already, or claimed again once stale)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": claim.job_id}},
+                UpdateExpression="SET report_until = :until",
+                ConditionExpression="report_token = :token",
+                ExpressionAttributeValues={":token": {"S": claim.token}, ":until": {"N": repr(until)}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
-    def release_report(self, job_id: str) -> None:
+    def finish_report(self, claim: ReportClaim, results_key: str | None) -> bool:
+        """The claimed report is written (and the results file at `results_key`, if any): the
+        claim ends. False if it was no longer held."""
+        expression = "SET reported_at = :now REMOVE report_token, report_until"
+        values: dict[str, Any] = {":token": {"S": claim.token}, ":now": {"S": now_iso()}}
+        if results_key:
+            expression = expression.replace(":now ", ":now, results_key = :k, results_at = :now ")
+            values[":k"] = {"S": results_key}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": claim.job_id}},
+                UpdateExpression=expression,
+                ConditionExpression="report_token = :token",
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_report(self, claim: ReportClaim) -> None:
         """Gives up a claim whose report could not be written, so a later check reports it."""
-        self._db.update_item(
-            TableName=self._table,
-            Key={"job_id": {"S": job_id}},
-            UpdateExpression="REMOVE finished, reported_at, reported_posted, reported_parts",
-        )
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):  # not ours now
+            self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": claim.job_id}},
+                UpdateExpression="REMOVE finished, reported_posted, reported_parts, report_token, "
+                "report_until",
+                ConditionExpression="report_token = :token",
+                ExpressionAttributeValues={":token": {"S": claim.token}},
+            )
 
     def record_failure(self, job_id: str, reason: str) -> None:
         """Counts an invocation that failed on this job's messages, with its cause."""

@@ -2,19 +2,24 @@
 
 Whoever sees a job finish (the worker whose ledger transaction settles its last row, or the
 splitter when nothing was left to post) calls `JobReporter.report_if_finished`; a conditional
-claim on the job record lets exactly one of them report it. That one also combines the job's
-results file (results/<job>.csv), which the report names.
+claim on the job record lets exactly one of them report it. When the stack writes results, that
+one hands the combine of the results file (results/<job>.csv, which the report names) to a
+splitter invocation of its own (fanout/results_handoff.py), which writes the report after it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fanout.errors import RetryableError
-from fanout.jobs import CANCELLED, HALTED, Job, JobStore
+from fanout.errors import ConfigError, RetryableError
+from fanout.jobs import CANCELLED, HALTED, Job, JobStore, ReportClaim
+from fanout.limits import LAMBDA_MAX_TIMEOUT_S
 from fanout.results_combine import ResultsCombiner
+from fanout.results_handoff import ResultsHandoff
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -28,6 +33,9 @@ EVENT_SOURCE = "fanout"
 EVENT_DETAIL_TYPE = "Fanout job finished"
 # A job stopped before its rows were all posted: by `fanout cancel`, or by its failure threshold.
 STOP_DETAIL_TYPES = {CANCELLED: "Fanout job cancelled", HALTED: "Fanout job halted"}
+# A combine holds the report claim this long past its invocation's end: clocks of two hosts
+# may differ by a little, and no other combine of the job may start while it can still write.
+REPORT_HOLD_MARGIN_S = 60.0
 
 
 def report_for(job: Job, duration_s: float, results: str = "") -> dict[str, Any]:
@@ -65,35 +73,77 @@ class JobReporter:
         s3: S3Client,
         events: EventBridgeClient,
         results: ResultsCombiner | None = None,
+        handoff: ResultsHandoff | None = None,
     ) -> None:
-        """`results`: combines the job's results file before the report names it (None: none)."""
+        """`handoff`: where a claimed job's results combine goes (None: the stack writes no
+        results, the report is written at once); `results`: the combiner, where combines run."""
         self._jobs = jobs
         self._s3 = s3
         self._events = events
         self._results = results
+        self._handoff = handoff
 
     def report_if_finished(self, job_id: str, job: Job | None = None) -> dict[str, Any] | None:
-        """The report, if this call found the job finished and was the one to report it.
+        """The report, if this call found the job finished, claimed it and wrote it at once
+        (None too when it handed the results combine over: the report follows it).
 
         `job`: the job as just read, if the caller has it (saves reading it again).
         """
         job = job or self._jobs.get(job_id)
         if job is None or not job.is_finished:
             return None
-        finished = self._jobs.claim_report(job_id, job.rows_posted, job.result_parts)
-        if finished is None:
+        claim = self._jobs.claim_report(job_id, job.rows_posted, job.result_parts)
+        if claim is None:
+            return None
+        if self._handoff is not None:
+            try:
+                self._handoff.send(claim)
+            except Exception:
+                self._jobs.release_report(claim)
+                raise
+            log.info("job finished: %s; results combine handed over", job.state, extra={"job_id": job_id})
             return None
         try:
-            results = self._results.combine(job) if self._results is not None else None
-            uri = f"s3://{job.bucket}/{results}" if results else ""
-            report = report_for(job, finished - job.started, uri)
-            self._publish(job, report)
-            if results:
-                self._jobs.mark_results(job_id, results)
+            report = self._write(job, claim, results=None)
         except Exception:
-            self._jobs.release_report(job_id)
+            self._jobs.release_report(claim)
             raise
-        log.info("job finished: %s", job.state, extra={"job_id": job_id})
+        return report
+
+    def combine_and_report(self, claim: ReportClaim, time_left: Callable[[], float]) -> dict[str, Any] | None:
+        """Combines the claimed job's results and writes its report; None if the claim is no
+        longer held (reported already, or claimed again: that claim's message does it).
+
+        A failure leaves the claim held by this request, so the message's next delivery redoes
+        it. The claim is held for as long as this invocation may live, so no other combine of
+        the job can start meanwhile; a change it might have missed (a redrive settling while it
+        ran) claims the job again once it is done, so the newest results are always written last.
+        """
+        if self._results is None:
+            raise ConfigError("this reporter has no results combiner: it cannot combine handed-over results")
+        until = time.time() + min(time_left(), LAMBDA_MAX_TIMEOUT_S) + REPORT_HOLD_MARGIN_S
+        if not self._jobs.hold_report(claim, until):
+            log.info("no combine: the report was written or claimed again", extra={"job_id": claim.job_id})
+            return None
+        job = self._jobs.get(claim.job_id)
+        if job is None:
+            return None
+        report = self._write(job, claim, self._results.combine(job))
+        latest = self._jobs.get(claim.job_id)
+        if latest is not None and (
+            latest.rows_posted > claim.rows_posted or latest.result_parts > claim.result_parts
+        ):
+            self.report_if_finished(claim.job_id, latest)
+        return report
+
+    def _write(self, job: Job, claim: ReportClaim, results: str | None) -> dict[str, Any]:
+        uri = f"s3://{job.bucket}/{results}" if results else ""
+        report = report_for(job, claim.finished - job.started, uri)
+        self._publish(job, report)
+        if not self._jobs.finish_report(claim, results):
+            # Only a claim gone stale under its holder gets here (held past the invocation's end).
+            log.warning("report written after its claim was taken again", extra={"job_id": job.job_id})
+        log.info("job finished: %s", job.state, extra={"job_id": job.job_id})
         return report
 
     def announce_stop(self, job: Job, control: str, reason: str) -> None:

@@ -60,6 +60,7 @@ class SplitterSettings:
     jobs_table: str
     work_queue_url: str
     intake_dlq_url: str
+    intake_queue_url: str  # its own queue: where a job it reports has its results combined
     rows_per_message: int
     csv_format: CsvFormat
     # The worker's reserved concurrency and its mapping's batch size: one round of invocations
@@ -92,6 +93,7 @@ class SplitterSettings:
             jobs_table=_text(env, "JOBS_TABLE"),
             work_queue_url=_text(env, "WORK_QUEUE_URL"),
             intake_dlq_url=_text(env, "INTAKE_DLQ_URL"),
+            intake_queue_url=_text(env, "INTAKE_QUEUE_URL"),
             rows_per_message=_int(env, "ROWS_PER_MESSAGE", 1, 10_000),
             csv_format=csv_format,
             # The template's minimum is 2 (a mapping's MaximumConcurrency); 1 lets a test ask for
@@ -122,6 +124,7 @@ class WorkerSettings:
     ledger_table: str
     dlq_url: str
     held_queue_url: str  # a cancelled or halted job's rows, until `fanout resume`
+    intake_queue_url: str  # the splitter's: where a job it reports has its results combined
     max_in_flight: int
     max_calls_per_second: float
     worker_concurrency: int  # the budget is shared over this many invocations (worker/throttle.py)
@@ -142,6 +145,7 @@ class WorkerSettings:
             ledger_table=_text(env, "LEDGER_TABLE"),
             dlq_url=_text(env, "DLQ_URL"),
             held_queue_url=_text(env, "HELD_QUEUE_URL"),
+            intake_queue_url=_text(env, "INTAKE_QUEUE_URL"),
             max_in_flight=_int(env, "MAX_IN_FLIGHT", 0, 1_000_000),
             max_calls_per_second=_float(env, "MAX_CALLS_PER_SECOND", 0, 1_000_000),
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 2, 1_000),

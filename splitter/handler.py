@@ -15,6 +15,7 @@ from fanout.jobs import JobStore
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
 from fanout.results_combine import ResultsCombiner
+from fanout.results_handoff import results_handoff
 from fanout.settings import SplitterSettings
 from splitter.core import Splitter
 from splitter.intake import IntakeProcessor
@@ -41,7 +42,8 @@ def build(
     failures = FailedMessages(
         sqs, jobs, target, metrics.SPLITTER_FAILURES, logging.getLogger("fanout.splitter")
     )
-    reporter = JobReporter(jobs, s3, session.client("events", config=config), results)
+    handoff = results_handoff(sqs, settings.intake_queue_url, settings.results_mode)
+    reporter = JobReporter(jobs, s3, session.client("events", config=config), results, handoff)
     return IntakeProcessor(splitter, sqs, reporter, failures, settings.intake_dlq_url)
 
 

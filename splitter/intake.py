@@ -1,4 +1,5 @@
-"""The splitter's SQS event: each intake message is an S3 notification naming new objects."""
+"""The splitter's SQS event: each intake message is an S3 notification naming new objects, or a
+finished job's results to combine (fanout/results_handoff.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from fanout.errors import PermanentError
 from fanout.failures import FailedMessages
+from fanout.jobs import ReportClaim
 from fanout.lambda_time import time_left as invocation_time_left
 from fanout.queues import dead_letter_unreadable, queue_url_for_arn
 from fanout.reports import JobReporter
+from fanout.results_handoff import combine_request
 from fanout.s3events import ObjectRef, objects_created
 from splitter.core import Splitter
 
@@ -57,9 +60,13 @@ class IntakeProcessor:
 
     def _record(self, record: SQSRecord, time_left: Callable[[], float]) -> None:
         try:
-            refs = objects_created(record.body)
+            claim = combine_request(record.body)
+            refs = objects_created(record.body) if claim is None else []
         except PermanentError as exc:
             self._dead_letter(record, str(exc))
+            return
+        if claim is not None:
+            self._combine(record, claim, time_left)
             return
         try:
             self._split_all(record, refs, time_left)
@@ -67,6 +74,13 @@ class IntakeProcessor:
             # The batch processor reports this message as failed and logs why at DEBUG only.
             job = self._splitter.job_in_hand
             self._failures.retry_soon([record], exc, [job] if job else [])
+            raise
+
+    def _combine(self, record: SQSRecord, claim: ReportClaim, time_left: Callable[[], float]) -> None:
+        try:
+            self._reporter.combine_and_report(claim, time_left)
+        except Exception as exc:
+            self._failures.retry_soon([record], exc, [claim.job_id])
             raise
 
     def _split_all(self, record: SQSRecord, refs: list[ObjectRef], time_left: Callable[[], float]) -> None:

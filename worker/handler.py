@@ -15,7 +15,7 @@ from fanout.jobs import JobStore
 from fanout.metrics import MetricsSink, MetricsTarget
 from fanout.reports import JobReporter
 from fanout.request_store import RequestStore
-from fanout.results_combine import ResultsCombiner
+from fanout.results_handoff import results_handoff
 from fanout.settings import WorkerSettings
 from worker.api_connections import ApiConnections
 from worker.authenticators import Authenticators
@@ -59,13 +59,10 @@ def build(
     results = ResultsLog(s3, settings.data_bucket, settings.results_mode)
     ledger = Ledger(dynamodb, settings.ledger_table, settings.jobs_table, results=results)
     jobs = JobStore(dynamodb, settings.jobs_table)
-    reporter = JobReporter(
-        jobs,
-        s3,
-        session.client("events", config=config),
-        ResultsCombiner(s3, dynamodb, settings.ledger_table, settings.results_mode),
-    )
     sqs = session.client("sqs", config=config)
+    # The results combine goes to the splitter function (900 s): more than a worker's 120 s.
+    handoff = results_handoff(sqs, settings.intake_queue_url, settings.results_mode)
+    reporter = JobReporter(jobs, s3, session.client("events", config=config), handoff=handoff)
     target = MetricsTarget.from_env(env, metrics_sink)
     renderers = Renderers(RequestStore(s3), poster.endpoint, authenticators, auth)
     worker = Worker(

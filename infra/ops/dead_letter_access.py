@@ -6,7 +6,7 @@ import boto3
 
 from fanout.jobs import JobStore
 from fanout.reports import JobReporter
-from fanout.results_combine import ResultsCombiner
+from fanout.results_handoff import results_handoff
 from infra.ops.dead_letters import DeadLetters
 from infra.ops.redrive import Redrive
 from infra.ops.stack_ref import StackConnection
@@ -31,9 +31,11 @@ def dead_letters_for(session: boto3.Session, outputs: dict[str, str]) -> DeadLet
     results = ResultsLog(s3, outputs["DataBucketName"], mode)
     ledger = Ledger(dynamodb, outputs["LedgerTableName"], outputs["JobsTableName"], results=results)
     jobs = JobStore(dynamodb, outputs["JobsTableName"])
-    combiner = ResultsCombiner(s3, dynamodb, outputs["LedgerTableName"], mode)
-    reporter = JobReporter(jobs, s3, session.client("events"), combiner)
-    return DeadLetters(session.client("sqs"), outputs["DeadLetterQueueUrl"], ledger, reporter)
+    sqs = session.client("sqs")
+    # The results file is combined by the stack's splitter, as when a worker finishes a job.
+    handoff = results_handoff(sqs, outputs["IntakeQueueUrl"], mode)
+    reporter = JobReporter(jobs, s3, session.client("events"), handoff=handoff)
+    return DeadLetters(sqs, outputs["DeadLetterQueueUrl"], ledger, reporter)
 
 
 def redrive_for(stack: StackConnection) -> Redrive:

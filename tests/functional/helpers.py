@@ -14,9 +14,12 @@ import boto3
 
 from fanout.contract import Row, WorkMessage
 from fanout.jobs import JobStore
+from fanout.results_handoff import combine_request
 from infra.demo.api import Call, DemoApi, Reply
 from infra.local.event_source import LocalContext, sqs_record
 from infra.local.stack import LocalStack
+from infra.ops.dead_letter_access import dead_letters_for
+from infra.ops.redrive import Redrive
 from splitter.handler import build as build_splitter
 from worker.handler import build as build_worker
 
@@ -86,9 +89,31 @@ def message(seq: int, first: int, count: int) -> WorkMessage:
     return WorkMessage(JOB, seq, ("id", "text"), rows)
 
 
-def invoke(session: boto3.Session, stack: LocalStack, received: list[Any]) -> dict[str, Any]:
-    worker = build_worker(stack.functions["WorkerFunction"].environment, session=session)
-    return worker.handle(event_for(stack, "WorkerFunction", received), context_for(stack, "WorkerFunction"))
+def invoke(session: boto3.Session, stack: LocalStack, received: list[Any], **env: str) -> dict[str, Any]:
+    """A worker invocation on the messages (`env`: settings changed), then the results combines
+    it handed to the splitter."""
+    worker = build_worker({**stack.functions["WorkerFunction"].environment, **env}, session=session)
+    event = event_for(stack, "WorkerFunction", received)
+    response = worker.handle(event, context_for(stack, "WorkerFunction"))
+    combine_handed_off(session, stack)
+    return response
+
+
+def combine_handed_off(session: boto3.Session, stack: LocalStack) -> int:
+    """The splitter run on each results combine waiting in its queue, as its event source would
+    (a message handled is deleted); the queue's other messages are left visible. How many ran."""
+    sqs, url = session.client("sqs"), stack.outputs["IntakeQueueUrl"]
+    handled = 0
+    for received in receive_all(session, url, visibility=30):
+        handle = received["ReceiptHandle"]
+        if combine_request(received["Body"]) is None:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+            continue
+        response = split(session, stack, event_for(stack, "SplitterFunction", [received]))
+        assert response == {"batchItemFailures": []}, response
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+        handled += 1
+    return handled
 
 
 def job(session: boto3.Session, stack: LocalStack) -> Any:
@@ -143,3 +168,21 @@ def kill_part_way(session: boto3.Session, stack: LocalStack, api: DemoApi, tmp_p
     process.send_signal(signal.SIGKILL)
     process.wait()
     return received
+
+
+def redrive_for_test(session: boto3.Session, stack: LocalStack) -> Redrive:
+    """`fanout redrive` of the stack's DLQ, as the CLI builds it (without progress output)."""
+    sqs = session.client("sqs")
+
+    def arn(url: str) -> str:
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    out = stack.outputs
+    return Redrive(
+        sqs,
+        dead_letters_for(session, out),
+        arn(out["DeadLetterQueueUrl"]),
+        out["WorkQueueUrl"],
+        arn(out["WorkQueueUrl"]),
+        lambda s: None,
+    )

@@ -22,8 +22,12 @@ from infra.local.stack import LocalStack
 from infra.ops.job_control import cancel, resume
 from infra.ops.stack_ref import StackConnection
 from splitter.core import Splitter
-from tests.functional.helpers import context_for, event_for, full_messages, receive_all, work_messages
-from worker.handler import build
+from tests.functional.helpers import (
+    full_messages,
+    invoke,
+    receive_all,
+    work_messages,
+)
 from worker.ledger import JobNotStopped, Ledger, Outcome
 
 JOB = "job-1"
@@ -56,11 +60,6 @@ def setup_job(
     for m in messages:
         sqs.send_message(QueueUrl=stack.outputs["WorkQueueUrl"], MessageBody=m.to_body())
     return receive_all(session, stack.outputs["WorkQueueUrl"], visibility=60)
-
-
-def invoke(session: boto3.Session, stack: LocalStack, received: list[Any], **env: str) -> dict[str, Any]:
-    worker = build({**stack.functions["WorkerFunction"].environment, **env}, session=session)
-    return worker.handle(event_for(stack, "WorkerFunction", received), context_for(stack, "WorkerFunction"))
 
 
 def held_rows(session: boto3.Session, stack: LocalStack) -> list[int]:

@@ -14,7 +14,7 @@ from fanout.reports import EVENT_DETAIL_TYPE, EVENT_SOURCE, JobReporter, report_
 from infra.demo.api import Call, DemoApi, Reply
 from infra.local.stack import LocalStack
 from splitter.handler import build as build_splitter
-from tests.functional.helpers import context_for, event_for, receive_all
+from tests.functional.helpers import combine_handed_off, context_for, event_for, receive_all
 from worker.handler import build as build_worker
 
 
@@ -72,6 +72,7 @@ def run_job(session: boto3.Session, stack: LocalStack, sink: ListSink, data: byt
     work = receive_all(session, stack.outputs["WorkQueueUrl"], visibility=30)
     response = worker.handle(event_for(stack, "WorkerFunction", work), context_for(stack, "WorkerFunction"))
     assert response == {"batchItemFailures": []}
+    combine_handed_off(session, stack)  # the results, then the report
 
 
 def test_the_metrics_emitted_are_the_ones_the_dashboard_draws_and_count_the_job(
@@ -171,6 +172,7 @@ def test_a_redrive_that_posts_failed_rows_reports_the_job_again(
     worker = build_worker(stack.functions["WorkerFunction"].environment, session, metrics_sink=ListSink())
     response = worker.handle(event_for(stack, "WorkerFunction", dead), context_for(stack, "WorkerFunction"))
     assert response == {"batchItemFailures": []}
+    combine_handed_off(session, stack)
     # THEN the report says what the job came to: every row posted
     second = stored_report()
     assert (second["state"], second["rows_posted"], second["rows_failed"]) == ("done", 10, 0)

@@ -17,14 +17,16 @@ from fanout.results_combine import ResultsCombiner
 from infra.demo.api import DemoApi, Reply, always_ok
 from infra.local.stack import LocalStack, local_stack
 from infra.ops.dead_letter_access import dead_letters_for
-from infra.ops.redrive import Redrive, RedriveRequest
+from infra.ops.redrive import RedriveRequest
 from tests.functional.helpers import (
     JOB,
+    combine_handed_off,
     invoke,
     job,
     kill_part_way,
     message,
     receive_all,
+    redrive_for_test,
     refuse_multiples_of_seven,
     setup_job,
 )
@@ -120,7 +122,7 @@ def test_a_redrive_replaces_the_failed_records_with_what_it_got(
     assert set(outcomes(results(session, stack)).values()) == {"posted", "failed"}
     # WHEN the DLQ is redriven while the API answers them 409
     api.decide = lambda call: Reply(409, body=b"{}") if int(call.payload["id"]) % 7 == 0 else Reply()
-    redrive = _redrive(session, stack)
+    redrive = redrive_for_test(session, stack)
     redrive.run(RedriveRequest())
     _work(session, stack)
     # THEN the results say so: still failed, with the new answer
@@ -136,24 +138,6 @@ def test_a_redrive_replaces_the_failed_records_with_what_it_got(
     assert set(outcomes(rows).values()) == {"posted"}
     assert {r["http_status"] for r in rows} == {"200"}
     assert job(session, stack).state == "done"
-
-
-def _redrive(session: boto3.Session, stack: LocalStack) -> Redrive:
-    sqs = session.client("sqs")
-
-    def arn(url: str) -> str:
-        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    out = stack.outputs
-    dead = dead_letters_for(session, out)
-    return Redrive(
-        sqs,
-        dead,
-        arn(out["DeadLetterQueueUrl"]),
-        out["WorkQueueUrl"],
-        arn(out["WorkQueueUrl"]),
-        lambda s: None,
-    )
 
 
 def _work(session: boto3.Session, stack: LocalStack) -> None:
@@ -174,6 +158,7 @@ def test_rows_counted_failed_from_the_dlq_get_their_record(
     )
     # WHEN the DLQ is read (the policy-moved message's open rows count as failed)
     dead_letters_for(session, stack.outputs).scan()
+    combine_handed_off(session, stack)
     # THEN the results say so, row by row
     rows = results(session, stack)
     one_record_per_row(rows, 10)
