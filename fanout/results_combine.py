@@ -17,18 +17,20 @@ import csv
 import heapq
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fanout.jobs import Job
+from fanout.jobs import SPLIT_STOPPED, Job
 from fanout.limits import DYNAMODB_BATCH_GET_MAX_KEYS, LAMBDA_MAX_TIMEOUT_S
 from fanout.results import (
+    CANCELLED,
     MODE_FAILURES,
     MODE_NONE,
     PART_COLUMNS,
     POSTED,
     REJECTED,
+    REJECTS_PREFIX,
     RESULT_COLUMNS,
     check_mode,
     merge_prefix,
@@ -55,7 +57,8 @@ ORPHAN_AGE_S = LAMBDA_MAX_TIMEOUT_S
 LEDGER_READ_AHEAD = DYNAMODB_BATCH_GET_MAX_KEYS
 
 # Ranks of the sources of a row's record: the highest wins, then the highest ledger version.
-_REJECTED, _EARLIER, _SETTLED = 0, 1, 2
+# A stopped split's rows it never sent outrank the earlier file (a later stop's reason wins).
+_REJECTED, _EARLIER, _UNSPLIT, _SETTLED = 0, 1, 2, 3
 _FIXED = len(RESULT_COLUMNS)
 
 
@@ -67,7 +70,7 @@ _Entry = tuple[int, int, int, int, tuple[str, ...]]
 @dataclass(frozen=True)
 class _Source:
     key: str
-    kind: str  # part, merged, earlier, rejects
+    kind: str  # part, merged, earlier, rejects, rejects-parts (a stopped split's), unsplit
 
 
 class ResultsCombiner:
@@ -137,8 +140,14 @@ class _Combine:
         target = results_key(self._job.job_id)
         if any(obj["Key"] == target for obj in list_objects(self._s3, self._bucket, target)):
             sources.append(_Source(target, "earlier"))
+        stopped = self._job.split_state == SPLIT_STOPPED
         if self._job.rows_rejected:  # the splitter wrote them before it recorded the split
-            sources.append(_Source(rejects_key(self._job.job_id), "rejects"))
+            if stopped:  # not combined until a resumed split finishes: its parts, in file order
+                sources.append(_Source(f"{REJECTS_PREFIX}{self._job.job_id}/", "rejects-parts"))
+            else:
+                sources.append(_Source(rejects_key(self._job.job_id), "rejects"))
+        if stopped and self._job.rows_unsplit:
+            sources.append(_Source("", "unsplit"))
         self._write(sources, target, public=True)
         self._clean_up(listed)
         return target
@@ -150,7 +159,7 @@ class _Combine:
         return _Source(key, "merged")
 
     def _write(self, sources: list[_Source], key: str, public: bool) -> None:
-        readers = [(source, _open(self._s3, self._bucket, source.key)) for source in sources]
+        readers = [(source, self._open(source)) for source in sources]
         try:
             capture_names = _union(names for _, (_, names) in readers)
             streams = [self._entries(source, rows, names, capture_names) for source, (rows, names) in readers]
@@ -198,7 +207,13 @@ class _Combine:
                 return tuple(values)
             return tuple("" if i is None or i >= len(values) else values[i] for i in spread)
 
-        if source.kind == "rejects":
+        if source.kind == "unsplit":
+            reason = f"not sent: its job was {self._job.control} ({self._job.control_reason})"
+            first = (self._job.rows_total or 0) - self._job.rows_unsplit + 1
+            for n in range(first, first + self._job.rows_unsplit):
+                yield (n, _UNSPLIT, 0, 0, (str(n), CANCELLED, "", "0", "", reason, *captured([])))
+            return
+        if source.kind in ("rejects", "rejects-parts"):
             for number, reason, *_ in rows:
                 yield (int(number), _REJECTED, 0, 0, (number, REJECTED, "", "0", "", reason, *captured([])))
             return
@@ -213,6 +228,16 @@ class _Combine:
                 continue  # its transaction never committed
             settled = (number, *rest[: _FIXED - 1], *captured(rest[_FIXED - 1 :]))
             yield (int(number), _SETTLED, int(version), int(seq), settled)
+
+    def _open(self, source: _Source) -> tuple[_Rows, tuple[str, ...]]:
+        """The source's records and the captured columns it names."""
+        if source.kind == "unsplit":
+            return _Rows(iter(())), ()  # made up from the job record: nothing to read
+        if source.kind == "rejects-parts":
+            keys = sorted(obj["Key"] for obj in list_objects(self._s3, self._bucket, source.key))
+            records = _concatenated(self._s3, self._bucket, keys)
+            return _Rows(records, records.close), ()
+        return _open(self._s3, self._bucket, source.key)
 
     def _parts_of(self, seq: int) -> frozenset[str]:
         if seq not in self._confirmed:
@@ -232,22 +257,36 @@ class _Combine:
 
 
 class _Rows:
-    """A CSV object's records after its header, read as they are consumed."""
+    """Records read as they are consumed: a CSV object's after its header, or made otherwise."""
 
-    def __init__(self, text: io.TextIOWrapper) -> None:
-        self._text = text
-        self._reader = csv.reader(text)
+    def __init__(self, records: Iterator[list[str]], close: Callable[[], None] = lambda: None) -> None:
+        self._records = records
+        self._close = close
+
+    @classmethod
+    def of(cls, text: io.TextIOWrapper) -> _Rows:
+        return cls(csv.reader(text), text.close)
 
     def __iter__(self) -> Iterator[list[str]]:
-        return self._reader
+        return self._records
 
     def close(self) -> None:
-        self._text.close()
+        self._close()
+
+
+def _concatenated(s3: S3Client, bucket: str, keys: list[str]) -> Generator[list[str]]:
+    """The records of headerless objects one after the other, one open at a time."""
+    for key in keys:
+        text = open_text(s3, bucket, key)
+        try:
+            yield from csv.reader(text)
+        finally:
+            text.close()
 
 
 def _open(s3: S3Client, bucket: str, key: str) -> tuple[_Rows, tuple[str, ...]]:
     """The object's records and the captured columns its header names."""
-    rows = _Rows(open_text(s3, bucket, key))
+    rows = _Rows.of(open_text(s3, bucket, key))
     header = next(iter(rows), [])
     fixed = _FIXED + (len(PART_COLUMNS) if len(header) > 1 and header[1] == PART_COLUMNS[0] else 0)
     if header[:1] == ["row_number"] and header[1:2] == ["reason"]:

@@ -71,11 +71,14 @@ def connection(session: boto3.Session, stack: LocalStack) -> StackConnection:
     return StackConnection(session, stack.outputs, "the test's stack")
 
 
+def results_of(session: boto3.Session, stack: LocalStack, job: Job) -> list[dict[str, str]]:
+    body = session.client("s3").get_object(Bucket=stack.outputs["DataBucketName"], Key=job.results_key)
+    return list(csv.DictReader(io.StringIO(body["Body"].read().decode("utf-8"))))
+
+
 def outcomes(session: boto3.Session, stack: LocalStack, job: Job) -> dict[str, int]:
     """The outcomes the job's results file gives, counted."""
-    body = session.client("s3").get_object(Bucket=stack.outputs["DataBucketName"], Key=job.results_key)
-    rows = list(csv.DictReader(io.StringIO(body["Body"].read().decode("utf-8"))))
-    return dict(Counter(row["outcome"] for row in rows))
+    return dict(Counter(row["outcome"] for row in results_of(session, stack, job)))
 
 
 def assert_counts_add_up(job: Job) -> None:
@@ -202,8 +205,9 @@ def test_a_refusing_api_halts_the_job_after_about_its_minimum_rows(
 def test_the_splitter_stops_at_a_checkpoint_counts_the_rest_and_resume_splits_on(
     session: boto3.Session, stack: LocalStack
 ) -> None:
-    # GIVEN a file of 12,000 rows (120 messages), cancelled at the split's first checkpoint
-    body = "id\n" + "".join(f"{n}\n" for n in range(1, 12_001))
+    # GIVEN a file of 12,000 rows (120 messages; row 10 malformed), cancelled at the split's first
+    # checkpoint
+    body = "id\n" + "".join(f"{n}\n" if n != 10 else "10,x\n" for n in range(1, 12_001))
     s3 = session.client("s3")
     bucket = stack.outputs["DataBucketName"]
     s3.put_object(Bucket=bucket, Key="incoming/big.csv", Body=body.encode())
@@ -221,22 +225,38 @@ def test_the_splitter_stops_at_a_checkpoint_counts_the_rest_and_resume_splits_on
     ref = ObjectRef(bucket, "incoming/big.csv", None, "")
     # WHEN it is split
     result = splitter.split(ref)
-    # THEN 50 messages went out, and the rest of the file counts as cancelled
+    # THEN 50 messages went out (rows 1-5,001 but row 10), and the rest of the file counts as cancelled
     assert len(work_messages(session, stack)) == 50
     job = current(session, stack, result.job_id)
     assert (job.split_state, job.rows_total, job.rows_unsplit, job.rows_cancelled) == (
         SPLIT_STOPPED,
         12_000,
-        7_000,
-        7_000,
+        6_999,
+        6_999,
     )
+    # WHEN a worker settles the 50 messages (their rows cancelled: the job is stopped)
+    sent = receive_all(session, stack.outputs["WorkQueueUrl"], visibility=60)
+    invoke(session, stack, sent)
+    sqs, work_url = session.client("sqs"), stack.outputs["WorkQueueUrl"]
+    for m in sent:  # as the event source mapping does with a batch that succeeded
+        sqs.delete_message(QueueUrl=work_url, ReceiptHandle=m["ReceiptHandle"])
+    # THEN the job's results file has one record per row of the file: the rows never sent too,
+    # cancelled with the reason, and the malformed row rejected
+    job = current(session, stack, result.job_id)
+    assert job.is_finished and job.results_key
+    rows = results_of(session, stack, job)
+    assert [int(r["row_number"]) for r in rows] == list(range(1, 12_001))
+    assert Counter(r["outcome"] for r in rows) == {"cancelled": 11_999, "rejected": 1}
+    assert rows[9]["outcome"] == "rejected"
+    assert {r["reason"] for r in rows[5001:]} == {"not sent: its job was cancelled (stop the split)"}
     # WHEN it is resumed, THEN the split is started again from its checkpoint
     resumed = resume(connection(session, stack), result.job_id)
     assert resumed.split_restarted
     # (the intake queue also holds the upload's own notification, which the split went past)
     notifications = receive_all(session, stack.outputs["IntakeQueueUrl"])
     job = current(session, stack, result.job_id)
-    assert (job.state, job.rows_cancelled) == ("splitting", 0)
+    # (the rows the workers cancelled count so until posted: resume sent them back to the queue)
+    assert (job.state, job.rows_cancelled) == ("splitting", 5_000)
     plain = Splitter(s3, session.client("sqs"), jobs, settings, MetricsTarget.from_env(env, None))
     for notification in notifications:
         for again in objects_created(notification["Body"]):
