@@ -6,12 +6,14 @@ while tracemalloc follows this process's allocations (the objects live in the em
 process, as on AWS they live in S3).
 
     .venv/bin/python -m bench.results_memory [--rows 10000 100000]
+    .venv/bin/python -m bench.results_memory --once 1000000   # a million rows: time and peak
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import tracemalloc
 from typing import Any
@@ -67,33 +69,47 @@ def write_job(session: boto3.Session, outputs: dict[str, str], job_id: str, rows
     return jobs.get(job_id)
 
 
-def measure(session: boto3.Session, outputs: dict[str, str], rows: int) -> dict[str, Any]:
-    job = write_job(session, outputs, f"memory-{rows}", rows)
+def measure(
+    session: boto3.Session, outputs: dict[str, str], rows: int, traced: bool = True
+) -> dict[str, Any]:
+    """The combine of a job of `rows` rows: its time and (`traced`) its peak of allocations."""
+    job = write_job(session, outputs, f"memory-{rows}-{'traced' if traced else 'timed'}", rows)
     combiner = ResultsCombiner(
         session.client("s3"), session.client("dynamodb"), outputs["LedgerTableName"], "all"
     )
-    tracemalloc.start()
+    if traced:
+        tracemalloc.start()
     started, cpu = time.perf_counter(), time.process_time()
     combiner.combine(job)
     seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    # CPU under tracemalloc, which slows allocation-heavy code: an upper bound of the combine's.
-    return {
-        "rows": rows,
-        "seconds": round(seconds, 2),
-        "cpu_us_per_row": round(1e6 * cpu_s / rows, 1),
-        "peak_mb": round(peak / 1e6, 2),
-    }
+    run: dict[str, Any] = {"rows": rows, "parts": rows // ROWS_PER_MESSAGE // MESSAGES_PER_PART}
+    if traced:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        run["peak_mb"] = round(peak / 1e6, 2)
+    # CPU under tracemalloc, which slows allocation-heavy code, is an upper bound of the combine's.
+    # Seconds include the emulator's answers (its own process, on the same cores).
+    run.update(traced=traced, seconds=round(seconds, 2), cpu_us_per_row=round(1e6 * cpu_s / rows, 1))
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.results_memory", description=__doc__)
     parser.add_argument("--rows", type=int, nargs=2, default=[10_000, 100_000], metavar=("N", "10N"))
+    parser.add_argument(
+        "--once",
+        type=int,
+        metavar="ROWS",
+        help="instead: one job of ROWS rows, combined once untraced (its time) and once traced (its peak)",
+    )
     args = parser.parse_args(argv)
     with Emulator() as emulator:
         session = use_endpoint(emulator.endpoint_url)
         outputs = local_stack(session, {"ApiUrl": "http://127.0.0.1:9/"}, create=True).outputs
+        if args.once:
+            once = [measure(session, outputs, args.once, traced) for traced in (False, True)]
+            print(json.dumps({"runs": once, "load_average": os.getloadavg()}, indent=2))
+            return 0
         runs = [measure(session, outputs, rows) for rows in args.rows]
     growth = runs[1]["peak_mb"] / runs[0]["peak_mb"]
     print(json.dumps({"runs": runs, "peak_growth": round(growth, 3), "target": TARGET_GROWTH}, indent=2))

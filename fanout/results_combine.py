@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 # is about this many buffers, plus one upload part, for any number of rows. 128 merges the
 # ~7,000 parts of a million rows (1,000-row invocations, a part a second) in two passes.
 MAX_OPEN_STREAMS = 128
-# Text gathered before it goes to the upload (which sends it in parts of 5 MiB).
-WRITE_BUFFER_CHARS = 1024 * 1024
+# Text gathered before it goes to the upload (which sends it in parts of 5 MiB). Python's
+# StringIO may hold 4 bytes a character, and the text is encoded once more: kept small.
+WRITE_BUFFER_CHARS = 256 * 1024
 # A part no ledger item names is an orphan once its writer cannot still be running: no
 # invocation outlives the Lambda timeout.
 ORPHAN_AGE_S = LAMBDA_MAX_TIMEOUT_S
