@@ -41,6 +41,10 @@ EXPIRY_S = 3600
 # Each environment renews at its own offset into each second, so its place in the count stays
 # the same from one second to the next (the pacing slots it takes stay its own).
 OFFSET_RANGE_S = (0.05, 0.6)
+# An environment stays counted this long after its invocation ends: the next one usually follows
+# within a poll, and a second left out lets the others take its share meanwhile (measured at
+# 16 environments: seconds 10-25% over the budget at invocation boundaries).
+LINGER_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,12 @@ class FleetWatch:
         self._active = 0
         self._counted: int | None = None  # the last second this environment was counted in
         self._thread: threading.Thread | None = None
+        self._ended = -LINGER_S  # when the last invocation ended
         self.fleet: Fleet | None = None  # None: not yet known (the limiter assumes the maximum)
 
     @contextmanager
     def posting(self) -> Iterator[None]:
-        """Around an invocation: counted in every second of it."""
+        """Around an invocation: counted in every second of it, and for `LINGER_S` after."""
         with self._changed:
             self._active += 1
             if self._thread is None:
@@ -115,6 +120,7 @@ class FleetWatch:
         finally:
             with self._changed:
                 self._active -= 1
+                self._ended = self._clock()
 
     def current(self) -> Fleet | None:
         return self.fleet
@@ -137,7 +143,7 @@ class FleetWatch:
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._active:
+                while not self._active and self._clock() - self._ended > LINGER_S:
                     self._changed.wait()
             self.renew()
             now = self._clock()

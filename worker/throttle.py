@@ -51,6 +51,10 @@ INCREASE_PER_WINDOW = 1.0
 DECREASE_EVERY_S = 0.5
 # The rate never backs off below this share of its ceiling, so a throttled worker still probes.
 MIN_RATE_FRACTION = 0.02
+# A call whose thread wakes later than this past its slot takes another slot (see `permit`).
+LATE_S = 0.02
+# ...at most this many times (a CPU late on every wake-up must not hold the call for ever).
+RESLOTS = 3
 # Rounding of slot numbers (a start time a hair past its slot is that slot).
 _SLOT_EPSILON = 1e-6
 
@@ -118,9 +122,15 @@ class AdaptiveLimiter:
     def permit(self) -> Iterator[Permit]:
         """Waits for room in the window and this environment's next slot; set `throttled`."""
         start_at = self._acquire()
-        wait = start_at - self._clock()
-        if wait > 0:
-            self._sleep(wait)
+        for _ in range(RESLOTS):
+            wait = start_at - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            if not self._budget.per_second or self._clock() - start_at <= LATE_S:
+                break
+            # Woken too late for its slot (a busy CPU): a call sent now would bunch with the
+            # next slots' and overrun a sliding window; it takes a later slot instead.
+            start_at = self._reslot()
         permit = Permit()
         try:
             yield permit
@@ -148,11 +158,19 @@ class AdaptiveLimiter:
             if self._next_start and now - self._next_start > RESTART_AFTER_IDLE_S:
                 self._fraction = min(self._fraction, SLOW_START_FRACTION)
                 self._slow_start = True
-            # The next start is reckoned from this one's time before it is rounded to a slot, so
-            # the rounding costs no rate over many calls.
-            due = max(now, self._next_start)
-            self._next_start = due + 1.0 / (self._fraction * self._share(fleet))
-            return self._slot_at_or_after(due, fleet)
+            return self._next_slot(now, fleet)
+
+    def _reslot(self) -> float:
+        with self._changed:
+            return self._next_slot(self._clock(), self._current_fleet())
+
+    def _next_slot(self, now: float, fleet: Fleet) -> float:
+        """Reserves this environment's next start: the first of its slots at or after its due time.
+        The next due time is reckoned from this one before it is rounded to a slot, so the
+        rounding costs no rate over many calls."""
+        due = max(now, self._next_start)
+        self._next_start = due + 1.0 / (self._fraction * self._share(fleet))
+        return self._slot_at_or_after(due, fleet)
 
     def _slot_at_or_after(self, when: float, fleet: Fleet) -> float:
         """The first of this environment's slots at or after `when`."""

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from bench.cpu import ProcessCpu, group_of, parse_stat, process_group_of
 from bench.profile import component_of, summarize
 from bench.report import spread, table
@@ -126,3 +128,19 @@ def test_the_typical_request_spec_is_the_issues_and_renders_a_sample_row() -> No
         "age": 23,
         "active": True,
     }
+
+
+def test_the_protection_figures_are_judged_against_the_issues_targets() -> None:
+    from bench.protection import sustained, targets
+
+    # the middle 80% of the admitted calls: 10 a second, start-up and tail left out
+    assert sustained([0.0, 5.0] + [5.0 + n / 10 for n in range(1, 97)] + [20.0, 30.0]) == pytest.approx(10.0)
+    results = {
+        "budget": [
+            {"rate": 300.0, "limiter": "window", "share_of_rate": 0.93, "calls_429_pct": 0.2},
+            {"rate": 100.0, "limiter": "bucket", "share_of_rate": 0.95, "calls_429_pct": 1.5},
+        ],
+        "chaos": {"rate_share": 0.8, "faults": {"rows_lost": 0, "rows_posted_twice": 1}},
+        "start_to_exit": {"rows": 100_000, "share_of_limit": 0.91, "exit_code": 0},
+    }
+    assert [t["met"] for t in targets(results)] == [True, False, False, True]

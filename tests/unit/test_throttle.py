@@ -178,3 +178,23 @@ def test_an_environment_is_counted_once_a_second_while_it_posts() -> None:
     watch.renew()
     assert counted == [50, 51]
     assert watch.current() == Fleet(3, 1)
+
+
+def test_a_call_woken_late_for_its_slot_takes_a_later_one() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(Budget(0, 100.0, 1, 8), lambda: Fleet(2, 1), clock, clock.sleep)
+    full_rate(limiter, clock)
+    slept: list[float] = []
+    late = [0.05]
+
+    def oversleep(seconds: float) -> None:  # a busy CPU: the first wake-up 50 ms late
+        slept.append(seconds)
+        clock.now += seconds + late.pop() if late else seconds
+
+    limiter._sleep = oversleep
+    with limiter.permit():
+        started = clock.now
+    # it slept again, to one of its own (odd) slots, and went out on it
+    slot_s = 1 / (100 * PACING_SHARE)
+    assert len(slept) == 2
+    assert round(started / slot_s) % 2 == 1 and started == pytest.approx(round(started / slot_s) * slot_s)
