@@ -114,10 +114,10 @@ def add_scale_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--processes",
         type=positive_int,
-        default=DEFAULT_PROCESSES,
         metavar="N",
         help="local processes the worker invocations are spread over, each with its own "
-        f"interpreter as on Lambda; 1 runs them all in this one (default {DEFAULT_PROCESSES}, one per CPU)",
+        f"interpreter as on Lambda; 1 runs them all in this one (default {DEFAULT_PROCESSES}, one per CPU; "
+        "for a small file at most one per work message it makes)",
     )
 
 

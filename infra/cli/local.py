@@ -22,6 +22,7 @@ from infra.cli.flags import (
 from infra.cli.preflight import check_api_url
 from infra.cli.progress import progress_line
 from infra.cli.request_files import RequestFile, read_request_file
+from infra.local.cpus import DEFAULT_PROCESSES
 from infra.local.emulator import Emulator
 from infra.local.endpoint import use_endpoint
 from infra.local.runtime import LocalRuntime
@@ -79,7 +80,7 @@ def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) ->
         if request is not None:
             request.upload(session, stack.outputs["DataBucketName"])
         jobs = JobStore(session.client("dynamodb"), stack.outputs["JobsTableName"])
-        with LocalRuntime(session, stack, args.concurrency, args.processes):
+        with LocalRuntime(session, stack, args.concurrency, args.processes or DEFAULT_PROCESSES):
             try:  # from here on, Ctrl-C is the way to stop
                 print(
                     f"local stack up at {emulator.endpoint_url} (Ctrl-C stops it)\n"

@@ -15,7 +15,6 @@ from typing import Any, TextIO
 from fanout.errors import FanoutError
 from infra.cli.run_job import RunOptions, run
 from infra.demo.api import READY_PREFIX
-from infra.local.cpus import DEFAULT_PROCESSES
 
 DEMO_ROWS = 20_000
 STATS_TIMEOUT_S = 5.0
@@ -98,7 +97,7 @@ def demo(
     rows: int,
     concurrency: int,
     threads: int,
-    processes: int = DEFAULT_PROCESSES,
+    processes: int | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
