@@ -9,6 +9,7 @@ import pytest
 from moto import backends
 from moto.awslambda.models import LambdaBackend
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.core.base_backend import AccountSpecificBackend
 from moto.dynamodb import models as dynamodb
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
@@ -44,6 +45,7 @@ TARGETS: list[tuple[Callable[[], None], Any, str]] = [
     (speedups._metrics_found_by_name, CloudWatchBackend, "get_metric_statistics"),
     (speedups._metrics_found_by_name, CloudWatchBackend, "get_filtered_metrics"),
     (speedups._metrics_found_by_name, CloudWatchBackend, "get_all_metrics"),
+    (speedups._regions_from_the_served_model, AccountSpecificBackend, "_generate_regions"),
     (speedups._connections_kept_alive, threaded_moto_server, "MotoRequestHandler"),
     (speedups._connections_kept_alive, werkzeug_app, "MotoRequestHandler"),
     (speedups._connections_kept_alive, WSGIRequestHandler, "run_wsgi"),
