@@ -102,6 +102,8 @@ class Job:
     result_parts: int = 0
     reported_at: str = ""
     results_key: str = ""  # the combined results file, once written
+    # While a report is claimed and not yet written: until when the claim holds (epoch seconds).
+    report_until: float | None = None
     results_at: str = ""
     # Invocations that failed on this job's messages (each retried after a short backoff),
     # and the last one's cause: a split or a batch that keeps failing shows here.
@@ -193,6 +195,7 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         format=item.get("format", {}).get("S", ""),
         reported_at=item.get("reported_at", {}).get("S", ""),
         results_key=item.get("results_key", {}).get("S", ""),
+        report_until=float(item["report_until"]["N"]) if "report_until" in item else None,
         results_at=item.get("results_at", {}).get("S", ""),
         invocation_failures=_n(item, "invocation_failures"),
         source_bytes=_n(item, "source_bytes"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fanout.errors import InputError
@@ -102,6 +102,8 @@ def execute(args: argparse.Namespace) -> int:
                 f"failure threshold: halts once {job.threshold.min_rows} rows have an outcome and more "
                 f"than {job.threshold.percent:g}% of them failed"
             )
+        if job.report_until is not None:
+            print(f"report: being written, results first (the claim holds until {_at(job.report_until)})")
         if job.reported_at:
             print(f"report: s3://{job.bucket}/{report_key(job.job_id)} (written {job.reported_at})")
         if job.results_key:
@@ -113,3 +115,7 @@ def execute(args: argparse.Namespace) -> int:
     listed = jobs.list()
     print(table([row_for(job) for job in listed]) if listed else f"no jobs yet in {stack.where}")
     return 0
+
+
+def _at(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -3,6 +3,7 @@ the newest results written last. Against the emulator and a real API on loopback
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -15,7 +16,9 @@ import pytest
 from fanout.jobs import JobStore
 from fanout.results import results_key
 from fanout.results_handoff import combine_request
+from infra.cli import status
 from infra.demo.api import DemoApi, always_ok
+from infra.local.emulator import Emulator
 from infra.local.stack import LocalStack
 from infra.ops.redrive import RedriveRequest
 from tests.functional.helpers import (
@@ -92,8 +95,19 @@ def wait_for_combine(session: boto3.Session, stack: LocalStack) -> None:
         time.sleep(0.2)
 
 
+def status_lines(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What `fanout status JOB` prints about the report."""
+    args = argparse.Namespace(stack=None, region=None, endpoint_url=emulator.endpoint_url, job=JOB)
+    assert status.execute(args) == 0
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith("report:")]
+
+
 def test_a_finished_jobs_results_are_combined_by_the_splitter_from_a_message(
-    session: boto3.Session, stack: LocalStack, api: DemoApi
+    session: boto3.Session,
+    stack: LocalStack,
+    api: DemoApi,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN a worker that settles a job's last row
     received = setup_job(session, stack, [message(1, 1, 20)])
@@ -101,13 +115,18 @@ def test_a_finished_jobs_results_are_combined_by_the_splitter_from_a_message(
     # THEN it left the combine to the splitter: one message, no results yet, the report claimed
     (request,) = handed_off(session, stack)
     assert job(session, stack).results_key == ""
+    (pending,) = status_lines(emulator, capsys)
+    assert pending.startswith("report: being written, results first (the claim holds until ")
     # WHEN the splitter handles it
     response = split(session, stack, event_for(stack, "SplitterFunction", [request]))
     # THEN the results and the report are written
     assert response == {"batchItemFailures": []}
     assert set(outcomes(session, stack).values()) == {"posted"}
     assert job(session, stack).results_key == results_key(JOB)
-    assert job(session, stack).reported_at
+    written = job(session, stack).reported_at
+    assert written
+    report_uri = f"s3://{stack.outputs['DataBucketName']}/reports/{JOB}.json"
+    assert status_lines(emulator, capsys) == [f"report: {report_uri} (written {written})"]
     # AND the same message delivered again does nothing more
     assert split(session, stack, event_for(stack, "SplitterFunction", [request])) == {"batchItemFailures": []}
     assert handed_off(session, stack) == []
