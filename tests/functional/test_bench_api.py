@@ -30,6 +30,22 @@ def test_bench_api_answers_rows_and_counts_calls_and_duplicates() -> None:
         assert api.stats() == {"calls": 3, "connections": 2, "rows_accepted": 1, "duplicates": 1}
 
 
+def test_bench_api_with_a_limit_answers_429_beyond_it_and_says_when_it_admitted() -> None:
+    # GIVEN the API limited to 5 calls in any sliding second
+    with DemoApiProcess((0.0, 0.0), module="bench.api", args=("--limit", "window:5")) as api:
+        # WHEN 8 calls arrive at once
+        with requests.Session() as session:
+            answers = [
+                session.post(api.url, json={"id": str(n)}, headers={"Idempotency-Key": f"j:{n}"}, timeout=5)
+                for n in range(8)
+            ]
+        stats = api.stats()
+    # THEN the first 5 are admitted, the rest refused with Retry-After, and the stats say when
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 3
+    assert answers[-1].headers["Retry-After"] == "1"
+    assert (stats["rows_accepted"], stats["refused"], len(stats["admitted_at"])) == (5, 3, 5)
+
+
 def test_a_refused_connection_is_retried_then_reported_with_its_reason() -> None:
     # GIVEN an API URL nothing listens at
     with socket.socket() as probe:
