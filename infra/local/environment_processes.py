@@ -187,6 +187,9 @@ def serve_environments(
     """A child process: its environments poll, invoke and delete until the parent says stop."""
     # Ctrl-C reaches the whole process group: the parent alone decides, and stops us cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked child has the CLI's SIGTERM handler (it raises KeyboardInterrupt, for the CLI's
+    # clean stop); here SIGTERM ends the process at once, as it did a spawned child.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(logs)]
     root.setLevel(spec.log_level)
