@@ -43,8 +43,11 @@ READY_TIMEOUT_S = 120.0
 READY_CHECK_S = 0.2
 # After stop, environments finish the invocation they are in; past this they are terminated.
 STOP_TIMEOUT_S = 60.0
-# How often a child checks that its parent is still there (a killed CLI leaves no orphans).
-PARENT_CHECK_S = 1.0
+# How often a child looks for the parent's stop and checks that its parent is still there (a
+# killed CLI leaves no orphans). It polls the Event rather than waiting on it: a child killed
+# while it waited (SIGTERM to the whole process group) left the Event's condition expecting it
+# to wake, and the parent's `set` then blocked for ever.
+STOP_CHECK_S = 0.05
 # A worker process's exit status when it stopped because its parent had gone.
 PARENT_GONE_EXIT = 70
 
@@ -209,7 +212,8 @@ def serve_environments(
     source.wait_ready()
     events.put((_READY, os.getpid()))
     parent = multiprocessing.parent_process()
-    while not stopping.wait(PARENT_CHECK_S):
+    while not stopping.is_set():
+        time.sleep(STOP_CHECK_S)
         if parent is not None and not parent.is_alive():
             # The CLI was killed outright and the emulator it started went with it: a graceful
             # stop would wait out invocations whose every call now fails and is retried (seen:

@@ -62,6 +62,17 @@ def test_terminate_stops_the_stack_as_ctrl_c_does(api: DemoApi) -> None:
         _wait_group_gone(process.pid, within_s=10)
 
 
+def test_a_terminate_sent_to_the_whole_group_ends_every_process_of_it(api: DemoApi) -> None:
+    # GIVEN `fanout local up` in a process group of its own
+    with _local_up_in_own_group(api.url) as (process, _):
+        # WHEN SIGTERM reaches every process of the group at once (`timeout`, a container stop):
+        # the emulator and the workers' processes end on the spot, the CLI stops what is left
+        os.killpg(process.pid, signal.SIGTERM)
+        # THEN the CLI ends too (it waited for ever on the stop signal of workers that had gone)
+        process.communicate(timeout=90)
+        _wait_group_gone(process.pid, within_s=10)
+
+
 def test_worker_processes_do_not_outlive_a_killed_cli(tmp_path: Path) -> None:
     # GIVEN `fanout local up` in the middle of an invocation (every call takes a second)
     with DemoApi(latency_s=(1.0, 1.0)) as slow, _local_up_in_own_group(slow.url) as (process, endpoint):
