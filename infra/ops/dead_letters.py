@@ -107,13 +107,20 @@ class DeadLetters:
 
     def annotate_moved(self) -> int:
         """Gives every message the redrive policy moved its reason; returns how many it replaced."""
+        held, replaced = self.annotate_held()
+        self.release(held)
+        return replaced
+
+    def annotate_held(self) -> tuple[list[DeadMessage], int]:
+        """Reads the queue once, giving every message the redrive policy moved its reason: the
+        messages that already had one (still hidden, for the caller to move or release), and how
+        many were replaced (their replacements are in the queue, visible)."""
         held = self.receive_all()
         replaced = [m for m in held if m.message is not None and not m.message.failures]
         for dead in replaced:
             assert dead.message is not None
             self._replace(dead, dead.message)
-        self.release([m for m in held if m not in replaced])
-        return len(replaced)
+        return [m for m in held if m not in replaced], len(replaced)
 
     def release(self, messages: list[DeadMessage]) -> None:
         for chunk in _chunks(messages):

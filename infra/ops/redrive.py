@@ -62,11 +62,17 @@ class Redrive:
 
     def run(self, request: RedriveRequest) -> RedriveResult:
         # Messages the redrive policy moved get their reason (and count) before anything moves.
-        self._dead.annotate_moved()
+        # That read, which ends on an empty long poll (it asks every SQS server, unlike a short
+        # one), is the copy's read too: a second one cost another second's poll. Only the
+        # replacements of annotated messages, sent meanwhile, need reading again.
+        held, replaced = self._dead.annotate_held()
         whole_queue = request.job is None and request.max_messages is None and not request.dry_run
         if whole_queue and self._move_task(request.rate):
+            self._dead.release(held)
             return RedriveResult("StartMessageMoveTask", messages=-1, rows=-1)
-        return self.copy(request)
+        if replaced:
+            held += self._dead.receive_all()
+        return self._copy(held, request)
 
     def _move_task(self, rate: float | None) -> bool:
         args: dict[str, object] = {"SourceArn": self._dlq_arn, "DestinationArn": self._work_arn}
@@ -80,8 +86,11 @@ class Redrive:
 
     def copy(self, request: RedriveRequest) -> RedriveResult:
         """Moves the chosen messages one by one, as they are (none is annotated first)."""
+        return self._copy(self._dead.receive_all(), request)
+
+    def _copy(self, held: list[DeadMessage], request: RedriveRequest) -> RedriveResult:
+        """Moves the chosen of the `held` messages (hidden by this command); releases the rest."""
         result = RedriveResult("copy")
-        held = self._dead.receive_all()
         chosen = [m for m in held if _matches(m, request.job)]
         if request.max_messages is not None:
             chosen = chosen[: request.max_messages]

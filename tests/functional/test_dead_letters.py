@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import boto3
 
 from fanout.contract import WorkMessage
@@ -12,12 +14,17 @@ from infra.ops.redrive import Redrive, RedriveRequest
 from tests.functional.helpers import message, receive_all, work_messages
 from worker.ledger import Ledger, Outcome
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
-def parts(session: boto3.Session, stack: LocalStack) -> tuple[Ledger, DeadLetters, Redrive]:
+
+def parts(
+    session: boto3.Session, stack: LocalStack, sqs: SQSClient | None = None
+) -> tuple[Ledger, DeadLetters, Redrive]:
     out = stack.outputs
+    sqs = sqs or session.client("sqs")
     ledger = Ledger(session.client("dynamodb"), out["LedgerTableName"], out["JobsTableName"])
-    dead = DeadLetters(session.client("sqs"), out["DeadLetterQueueUrl"], ledger)
-    sqs = session.client("sqs")
+    dead = DeadLetters(sqs, out["DeadLetterQueueUrl"], ledger)
 
     def arn(url: str) -> str:
         return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -97,3 +104,27 @@ def test_redrive_moves_one_jobs_messages_and_leaves_the_rest(
     # redrive falls back to moving messages itself
     assert redrive.run(RedriveRequest(max_messages=5)).messages == 1
     assert redrive.run(RedriveRequest()).messages == 0
+
+
+def test_redrive_reads_the_queue_once_and_leaves_nothing_behind(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    # GIVEN a job's failed rows in the DLQ (each message with its reasons, as the worker sends them)
+    out = stack.outputs
+    sqs = session.client("sqs")
+    long_polls: list[int] = []
+
+    def count(params: dict[str, object], **_: object) -> None:
+        if params.get("WaitTimeSeconds"):
+            long_polls.append(1)
+
+    sqs.meta.events.register("provide-client-params.sqs.ReceiveMessage", count)
+    _, _, redrive = parts(session, stack, sqs)
+    put_dead(session, stack, *(failed(message(n, 10 * n + 1, 10), {10 * n + 1}) for n in range(15)))
+    # WHEN it is redriven
+    result = redrive.run(RedriveRequest(job="job-1"))
+    # THEN every message moved, the queue is empty, and one empty long poll proved it
+    assert (result.messages, result.rows, result.left) == (15, 15, 0)
+    assert len(work_messages(session, stack)) == 15
+    assert receive_all(session, out["DeadLetterQueueUrl"]) == []
+    assert len(long_polls) == 1
