@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -11,8 +12,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fanout.errors import InputError
+from fanout.jobs import JobStore
+from infra.ops.stack_ref import connect
+
 # `fanout local up` answers `fanout status` once its stack is made (seconds; a minute on a busy CI).
 LOCAL_UP_TIMEOUT_S = 60.0
+# How often readiness is asked: in this process, a question costs milliseconds (a `fanout
+# status` process cost 1.5 s under load, which every local-up test waited on).
+READY_POLL_S = 0.1
 
 
 def fanout(
@@ -54,10 +64,28 @@ def local_up(
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + LOCAL_UP_TIMEOUT_S
-        while fanout("status", env={"AWS_ENDPOINT_URL": url}, timeout=60).returncode != 0:
+        while not answers(port, url):
             assert time.monotonic() < deadline and process.poll() is None, "the local stack did not come up"
-            time.sleep(0.5)
+            time.sleep(READY_POLL_S)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def answers(port: int, url: str) -> bool:
+    """Whether the stack at `url` answers what `fanout status` asks (its outputs, then its jobs),
+    asked as the CLI asks it, in this process (whose environment is left as it was)."""
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", port)) != 0:
+            return False  # not listening yet: botocore would retry the refused connection for seconds
+    before = dict(os.environ)
+    try:
+        stack = connect(argparse.Namespace(endpoint_url=url, stack=None))
+        JobStore(stack.session.client("dynamodb"), stack.outputs["JobsTableName"]).list()
+    except (InputError, ClientError, BotoCoreError):
+        return False
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    return True
