@@ -1,7 +1,9 @@
 """The embedded AWS emulator (moto's server) in a child process on a free loopback port.
 
 A separate process keeps the emulator's request handling off the interpreter that runs the
-handlers' threads.
+handlers' threads. The launching process opens the listening socket and hands it over, so the
+emulator's address is known at launch: clients are built while it boots (about a second), and a
+request sent meanwhile waits in the socket's backlog.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from types import TracebackType
 
@@ -34,6 +38,7 @@ class Emulator:
     def __init__(self, port: int = 0) -> None:
         self._port = port
         self._process: subprocess.Popen[str] | None = None
+        self._url = ""
         self._endpoint_url = ""
 
     def __enter__(self) -> Emulator:
@@ -51,17 +56,36 @@ class Emulator:
             self.wait_ready()
         return self._endpoint_url
 
+    @property
+    def url(self) -> str:
+        """Where it listens, known from launch on (`endpoint_url` once it also serves)."""
+        if not self._url:
+            raise FanoutError("the AWS emulator is not running")
+        return self._url
+
     def launch(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "infra.local.emulator", "--port", str(self._port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        try:
+            listener = socket.create_server((LOOPBACK, self._port))
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise FanoutError(f"the AWS emulator did not start (port {self._port}: {why})") from exc
+        # Only the emulator holds the socket from here: if it dies, clients are refused, not left
+        # waiting in the backlog of a socket nobody serves.
+        with listener:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "infra.local.emulator", "--fd", str(listener.fileno())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                pass_fds=(listener.fileno(),),
+            )
+            self._url = f"http://{LOOPBACK}:{listener.getsockname()[1]}"
 
     def wait_ready(self) -> None:
+        if self._endpoint_url:
+            return
         if self._process is None:
             raise FanoutError("the AWS emulator is not running")
         assert self._process.stdout is not None
@@ -73,7 +97,7 @@ class Emulator:
                 line[len(FAILED_PREFIX) :].strip() if line.startswith(FAILED_PREFIX) else f"port {self._port}"
             )
             raise FanoutError(f"the AWS emulator did not start ({why})")
-        self._endpoint_url = f"http://{LOOPBACK}:{int(line[len(READY_PREFIX) :])}"
+        self._endpoint_url = self._url
 
     def stop(self) -> None:
         if self._process is None:
@@ -85,13 +109,16 @@ class Emulator:
             self._process.kill()
             self._process.wait()
         self._process = None
+        self._url = ""
         self._endpoint_url = ""
 
 
-def _serve(port: int) -> None:
+def _serve(fd: int) -> None:
     # Imported here, in the emulator's process only: the process that launches it never needs
     # moto, and `fanout run` launches it before anything else.
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server import threaded_moto_server
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
 
     from infra.local.emulator_fixes import apply_fixes
     from infra.local.emulator_objects import apply_object_streaming
@@ -105,19 +132,30 @@ def _serve(port: int) -> None:
     except MotoPatchError as exc:
         print(f"{FAILED_PREFIX}{exc}", flush=True)
         sys.exit(2)
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-    server.start()
-    _, bound = server.get_host_and_port()
-    print(f"{READY_PREFIX}{bound}", flush=True)
+    # What moto's ThreadedMotoServer builds, on the socket the parent opened (it can only bind
+    # its own); its request handler read from its module, where the speedups install theirs.
+    handler = threaded_moto_server.MotoRequestHandler  # type: ignore[attr-defined]
+    server = make_server(
+        LOOPBACK,
+        0,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=True,
+        request_handler=handler,
+        fd=fd,
+    )
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    print(f"{READY_PREFIX}{server.server_address[1]}", flush=True)
     # The parent holds our stdin open: when it goes, for whatever reason, so do we. Ctrl-C in a
     # terminal reaches the whole process group; the parent decides, and stops its workers first
     # (seen: workers' calls failing with tracebacks while the emulator had gone first).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stdin.read()
-    server.stop()
+    server.shutdown()
+    serving.join()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Run the embedded AWS emulator.")
-    parser.add_argument("--port", type=int, default=0)
-    _serve(parser.parse_args().port)
+    parser.add_argument("--fd", type=int, required=True, help="the listening socket to serve")
+    _serve(parser.parse_args().fd)

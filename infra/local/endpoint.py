@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import boto3
 import botocore.session
@@ -31,6 +32,16 @@ def use_endpoint(endpoint_url: str) -> boto3.Session:
         os.environ.update(EMULATOR_CREDENTIALS)
         core.set_default_client_config(EMULATOR_CLIENT_CONFIG)
     return boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"], botocore_session=core)
+
+
+def load_client_models(session: boto3.Session, services: Iterable[str]) -> None:
+    """Loads the services' models into the session, so its clients of them build in milliseconds.
+
+    The first client of a service costs 20-90 ms here (its model's JSON parsed); a run builds
+    them while the emulator boots instead of after.
+    """
+    for service in services:
+        session.client(service)  # type: ignore[call-overload]
 
 
 def endpoint_is_loopback(endpoint_url: str) -> bool:

@@ -23,6 +23,8 @@ LOCAL_STACK_ID = (
     f"arn:aws:cloudformation:{LOCAL_REGION}:{LOCAL_ACCOUNT}:stack/{LOCAL_STACK_NAME}/"
     "0f5a8c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 )
+# The services the local stack is made with, and its runtime and a run call.
+LOCAL_STACK_SERVICES = ("sqs", "s3", "dynamodb", "cloudwatch", "iam", "lambda", "secretsmanager")
 
 # Alarm properties that say what it watches (its actions notify a topic only AWS has).
 _ALARM_PROPERTIES = (

@@ -1,4 +1,4 @@
-"""What `fanout run` does before its emulator is launched, and how its worker processes start.
+"""What `fanout run` does before its emulator is ready, and how its worker processes start.
 
 Checked in a fresh interpreter (a subprocess): what a module imports, and how many threads a
 process has, depend on what ran in it before.
@@ -7,10 +7,15 @@ process has, depend on what ran in it before.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
+
+from fanout.errors import FanoutError
+from infra.local.emulator import Emulator
 
 _PROBE = """
 import json, sys, threading
@@ -61,3 +66,20 @@ def test_worker_processes_are_forked_from_a_process_with_one_thread_and_spawned_
 ) -> None:
     assert probe["alone"] == "fork"
     assert probe["with_thread"] == "spawn"
+
+
+def test_the_emulator_s_address_is_known_at_launch_and_a_request_sent_while_it_boots_is_answered() -> None:
+    with Emulator() as emulator:
+        url = emulator.url  # before it is ready: the run builds its clients with it meanwhile
+        # Sent at once, while the emulator still imports moto: it waits in the socket's backlog.
+        reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=60) as answer:
+            assert answer.status == 200
+        assert emulator.endpoint_url == url
+
+
+def test_an_emulator_port_in_use_is_one_error_before_anything_is_launched() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(FanoutError, match=rf"did not start \(port {port}: Address already in use\)"):
+            Emulator(port=port).launch()
