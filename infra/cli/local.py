@@ -24,10 +24,10 @@ from infra.cli.progress import progress_line
 from infra.cli.request_files import RequestFile, read_request_file
 from infra.local.cpus import DEFAULT_PROCESSES
 from infra.local.emulator import Emulator
-from infra.local.endpoint import use_endpoint
+from infra.local.endpoint import load_client_models, use_endpoint
 from infra.local.runtime import LocalRuntime
 from infra.local.secrets import put_secrets
-from infra.local.stack import local_stack
+from infra.local.stack import LOCAL_STACK_SERVICES, local_stack
 
 DEFAULT_PORT = 4566
 WATCH_EVERY_S = 2.0
@@ -74,7 +74,9 @@ def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) ->
     check_api_url(args.api_url)
     stop = stop or threading.Event()
     with Emulator(port=args.port) as emulator:
-        session = use_endpoint(emulator.endpoint_url)
+        session = use_endpoint(emulator.url)
+        load_client_models(session, LOCAL_STACK_SERVICES)  # while the emulator boots
+        emulator.wait_ready()
         stack = local_stack(session, parameters, create=True)
         put_secrets(session, stack, given_secrets(args))
         if request is not None:
