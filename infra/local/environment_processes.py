@@ -37,6 +37,8 @@ from infra.local.event_source import Invocations, LocalEventSource, handler_fact
 from infra.local.metrics import BackgroundSink, CloudWatchSink
 from infra.local.stack import LocalFunction, SqsTrigger
 
+log = logging.getLogger("fanout.local")
+
 # A child's cold start: the handler's clients, and when spawned an interpreter and boto3 (about
 # 2 s of CPU here, under load).
 READY_TIMEOUT_S = 120.0
@@ -160,7 +162,16 @@ class ProcessEventSource:
             if child.is_alive():
                 child.terminate()
                 child.join()
+        killed = [c.name for c in self._children if c.exitcode is None or c.exitcode < 0]
         self._children.clear()
+        if killed:
+            # A child ended by a signal (SIGTERM to the whole process group) may have died holding
+            # a queue's shared write lock or half way through a message: a sentinel put after it
+            # would wait for ever, and so would the relay reading. Its last counts are given up.
+            log.warning("stopped without their last counts: %s ended by a signal", ", ".join(killed))
+            self._events.cancel_join_thread()
+            self._logs.cancel_join_thread()
+            return
         self._events.put(("", None))  # ends the relay once the children's counts are in
         self._relay.join()
         self._log_listener.stop()

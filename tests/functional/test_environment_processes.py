@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -51,3 +54,28 @@ def test_a_job_through_worker_processes_posts_every_row_once_and_the_parent_sees
     # AND the children's log records reached the parent's logging
     settled = [r for r in caplog.records if r.getMessage().startswith("settled message")]
     assert len(settled) == 5
+
+
+def test_stop_ends_when_a_child_killed_by_a_signal_left_a_queue_locked(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    # GIVEN the workers' environments in two processes, and the queue they report on locked by a
+    # writer that will never let go (what a child killed half way through a write leaves)
+    runtime = LocalRuntime(session, stack, concurrency=4, processes=2)
+    runtime.start()
+    workers = runtime.sources["WorkerFunction"]
+    assert isinstance(workers, ProcessEventSource)
+    lock = workers._events._wlock  # type: ignore[attr-defined]
+    assert lock.acquire(timeout=10)
+    try:
+        # WHEN SIGTERM ends the children on the spot, as it does for a whole process group
+        for child in workers._children:
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGTERM)
+        stopping = threading.Thread(target=runtime.stop, daemon=True)
+        stopping.start()
+        # THEN the stop still ends (it waited for ever on the relay's sentinel)
+        stopping.join(30)
+        assert not stopping.is_alive(), "stop hung on the children's queue"
+    finally:
+        lock.release()
