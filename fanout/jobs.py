@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -294,6 +293,30 @@ class JobStore:
             jobs.extend(_job_from_item(item) for item in page["Items"])
         return sorted(jobs, key=lambda job: job.started)
 
+    def _update_if(
+        self,
+        job_id: str,
+        expression: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        """One conditional update of the job's record; False when the condition did not hold."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": job_id}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            self._db.update_item(**request)
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def add_counts(self, job_id: str, deltas: dict[str, int]) -> None:
         if any(deltas.get(name) for name in COUNTERS):
             self._db.update_item(**counter_update(job_id, self._table, deltas))
@@ -342,34 +365,24 @@ class JobStore:
 
     def take_lease(self, job_id: str, owner: str, until: float) -> bool:
         """The right to split this job until `until` (epoch seconds); False while another holds it."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET lease_owner = :me, lease_until = :until",
-                ConditionExpression="split_state = :splitting AND "
-                "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)",
-                ExpressionAttributeValues={
-                    ":me": {"S": owner},
-                    ":until": {"N": repr(until)},
-                    ":now": {"N": repr(time.time())},
-                    ":splitting": {"S": SPLITTING},
-                },
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_if(
+            job_id,
+            "SET lease_owner = :me, lease_until = :until",
+            "split_state = :splitting AND "
+            "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)",
+            {
+                ":me": {"S": owner},
+                ":until": {"N": repr(until)},
+                ":now": {"N": repr(time.time())},
+                ":splitting": {"S": SPLITTING},
+            },
+        )
 
     def release_lease(self, job_id: str, owner: str) -> None:
         # If another invocation took it over after ours expired, there is nothing of ours to release.
-        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET lease_until = :zero",
-                ConditionExpression="lease_owner = :me",
-                ExpressionAttributeValues={":me": {"S": owner}, ":zero": {"N": "0"}},
-            )
+        self._update_if(
+            job_id, "SET lease_until = :zero", "lease_owner = :me", {":me": {"S": owner}, ":zero": {"N": "0"}}
+        )
 
     def finish_split(self, job_id: str, rows_total: int, rows_rejected: int) -> None:
         self._db.update_item(
@@ -396,42 +409,33 @@ class JobStore:
         """
         now = time.time()
         claim = ReportClaim(job_id, uuid.uuid4().hex, now, rows_posted, result_parts)
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET finished = :f, reported_posted = :posted, reported_parts = :parts, "
-                "report_token = :token, report_until = :until",
-                ConditionExpression="attribute_exists(job_id) AND ((attribute_not_exists(report_until) "
-                "AND (attribute_not_exists(reported_posted) OR reported_posted < :posted "
-                "OR reported_parts < :parts)) OR report_until < :now)",
-                ExpressionAttributeValues={
-                    ":f": {"N": repr(now)},
-                    ":posted": {"N": str(rows_posted)},
-                    ":parts": {"N": str(result_parts)},
-                    ":token": {"S": claim.token},
-                    ":until": {"N": repr(now + REPORT_CLAIM_S)},
-                    ":now": {"N": repr(now)},
-                },
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return None
-        return claim
+        claimed = self._update_if(
+            job_id,
+            "SET finished = :f, reported_posted = :posted, reported_parts = :parts, "
+            "report_token = :token, report_until = :until",
+            "attribute_exists(job_id) AND ((attribute_not_exists(report_until) "
+            "AND (attribute_not_exists(reported_posted) OR reported_posted < :posted "
+            "OR reported_parts < :parts)) OR report_until < :now)",
+            {
+                ":f": {"N": repr(now)},
+                ":posted": {"N": str(rows_posted)},
+                ":parts": {"N": str(result_parts)},
+                ":token": {"S": claim.token},
+                ":until": {"N": repr(now + REPORT_CLAIM_S)},
+                ":now": {"N": repr(now)},
+            },
+        )
+        return claim if claimed else None
 
     def hold_report(self, claim: ReportClaim, until: float) -> bool:
         """Extends the claim to `until` for the work of reporting; False if it is no longer held
         (reported already, or claimed again once stale)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": claim.job_id}},
-                UpdateExpression="SET report_until = :until",
-                ConditionExpression="report_token = :token",
-                ExpressionAttributeValues={":token": {"S": claim.token}, ":until": {"N": repr(until)}},
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_if(
+            claim.job_id,
+            "SET report_until = :until",
+            "report_token = :token",
+            {":token": {"S": claim.token}, ":until": {"N": repr(until)}},
+        )
 
     def finish_report(self, claim: ReportClaim, results_key: str | None) -> bool:
         """The claimed report is written (and the results file at `results_key`, if any): the
@@ -441,45 +445,27 @@ class JobStore:
         if results_key:
             expression = expression.replace(":now ", ":now, results_key = :k, results_at = :now ")
             values[":k"] = {"S": results_key}
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": claim.job_id}},
-                UpdateExpression=expression,
-                ConditionExpression="report_token = :token",
-                ExpressionAttributeValues=values,
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_if(claim.job_id, expression, "report_token = :token", values)
 
     def release_report(self, claim: ReportClaim) -> None:
         """Gives up a claim whose report could not be written, so a later check reports it."""
-        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):  # not ours now
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": claim.job_id}},
-                UpdateExpression="REMOVE finished, reported_posted, reported_parts, report_token, "
-                "report_until",
-                ConditionExpression="report_token = :token",
-                ExpressionAttributeValues={":token": {"S": claim.token}},
-            )
+        # False when it is not ours now: nothing to give up.
+        self._update_if(
+            claim.job_id,
+            "REMOVE finished, reported_posted, reported_parts, report_token, report_until",
+            "report_token = :token",
+            {":token": {"S": claim.token}},
+        )
 
     def record_failure(self, job_id: str, reason: str) -> None:
         """Counts an invocation that failed on this job's messages, with its cause."""
-        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):  # no such job
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression="ADD invocation_failures :one "
-                "SET last_invocation_failure = :r, updated_at = :now",
-                ConditionExpression="attribute_exists(job_id)",
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":r": {"S": reason},
-                    ":now": {"S": now_iso()},
-                },
-            )
+        # False when there is no such job: nothing to count on.
+        self._update_if(
+            job_id,
+            "ADD invocation_failures :one SET last_invocation_failure = :r, updated_at = :now",
+            "attribute_exists(job_id)",
+            {":one": {"N": "1"}, ":r": {"S": reason}, ":now": {"S": now_iso()}},
+        )
 
     def fail_split(self, job_id: str, reason: str) -> None:
         self._db.update_item(
@@ -496,22 +482,12 @@ class JobStore:
 
     def stop(self, job_id: str, control: str, reason: str) -> bool:
         """Cancels or halts a job; False if it was stopped already (the first reason stands)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET control = :c, control_reason = :r, control_at = :now, "
-                "updated_at = :now",
-                ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(control)",
-                ExpressionAttributeValues={
-                    ":c": {"S": control},
-                    ":r": {"S": reason},
-                    ":now": {"S": now_iso()},
-                },
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_if(
+            job_id,
+            "SET control = :c, control_reason = :r, control_at = :now, updated_at = :now",
+            "attribute_exists(job_id) AND attribute_not_exists(control)",
+            {":c": {"S": control}, ":r": {"S": reason}, ":now": {"S": now_iso()}},
+        )
 
     def stop_split(self, job_id: str, rows_total: int, rows_unsplit: int) -> None:
         """The splitter stopped: the rows it did not send count as cancelled until a resume."""
@@ -552,14 +528,4 @@ class JobStore:
             expression += ", split_state = :splitting ADD rows_cancelled :unsplit"
             values[":splitting"] = {"S": SPLITTING}
             values[":unsplit"] = {"N": str(-job.rows_unsplit)}
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": job.job_id}},
-                UpdateExpression=expression,
-                ConditionExpression="control = :c AND split_state = :split",
-                ExpressionAttributeValues=values,
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_if(job.job_id, expression, "control = :c AND split_state = :split", values)
