@@ -63,6 +63,13 @@ class Emulator:
             raise FanoutError("the AWS emulator is not running")
         return self._url
 
+    @property
+    def pid(self) -> int:
+        """The emulator's process id (its memory is measured by bench/ and tests)."""
+        if self._process is None:
+            raise FanoutError("the AWS emulator is not running")
+        return self._process.pid
+
     def launch(self) -> None:
         try:
             listener = socket.create_server((LOOPBACK, self._port))

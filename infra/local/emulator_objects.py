@@ -1,12 +1,14 @@
 """S3 object bodies in the emulator without holding an object in memory.
 
-moto keeps each object in a spooled temporary file (on disk past 5 MB) but reads it whole for
-every GET, ranged ones included, and joins a multipart upload's parts in memory when it
-completes: the emulator peaked at 896 MB for a 160 MB file the splitter read (issue 16). Here
-a GET answers with the byte range of the file, read a chunk at a time as the response is
-written (infra/local/emulator_speedups.py sends a body of many chunks as it comes), and a
-completed upload's parts are copied into the object's file a chunk at a time. What a client
-sees does not change: the same bytes, headers, ranges, ETag and checksums.
+moto keeps each object in a spooled temporary file (on disk past 5 MB) but reads a PUT's body
+whole (werkzeug's request.data, then copies), reads the object whole for every GET, ranged ones
+included, and joins a multipart upload's parts in memory when it completes: the emulator peaked
+at 896 MB for a 160 MB file the splitter read (issue 16). Here a PutObject's or UploadPart's
+body goes from the socket into the key's file a chunk at a time, a GET answers with the byte
+range of the file, read a chunk at a time as the response is written
+(infra/local/emulator_speedups.py sends a body of many chunks as it comes), and a completed
+upload's parts are copied into the object's file a chunk at a time. What a client sees does not
+change: the same bytes, headers, ranges, ETag and checksums.
 """
 
 from __future__ import annotations
@@ -26,9 +28,14 @@ from infra.local.moto_patches import has_attributes, install, original
 OBJECT_CHUNK_BYTES = 1024 * 1024
 
 
+# PUTs whose body moto parses (XML configurations), not an object's bytes: left to moto.
+_CONFIGURATION_QUERIES = ("acl", "tagging", "retention", "legal-hold")
+
+
 def apply_object_streaming() -> None:
     _get_object_streamed()
     _multipart_joined_on_disk()
+    _put_bodies_streamed()
 
 
 class ObjectBody:
@@ -79,12 +86,23 @@ class _KeyWithStreamedValue:
         return getattr(self._key, name)
 
 
-class JoinedObject:
-    """A completed multipart upload's bytes, in a spooled file of their own: the new key's file."""
+class ObjectFile:
+    """An object's bytes in a spooled file of their own, which the new key takes as its file.
 
-    def __init__(self, file: IO[bytes], size: int) -> None:
+    A received body (PutObject, UploadPart) or a completed multipart upload. `md5`: the bytes'
+    MD5 in hex, when it was computed as they came (the key's ETag, which moto would otherwise
+    compute by reading the file again); `taken` once a key owns the file.
+    """
+
+    def __init__(self, file: IO[bytes], size: int, md5: str | None = None) -> None:
         self.file = file
         self.size = size
+        self.md5 = md5
+        self.taken = False
+
+    def __len__(self) -> int:
+        # moto tests a body's truth (`self.body or b""`): an empty one is falsy, as b"" is.
+        return self.size
 
 
 def _get_object_streamed() -> None:
@@ -123,12 +141,14 @@ def _multipart_joined_on_disk() -> None:
     probe = FakeKey("probe", b"", account_id="123456789012", region_name="us-east-1")
     try:
         # What ObjectBody and set_value read and replace on a key.
-        has_attributes(patch, probe, ["lock", "_value_buffer", "_max_buffer_size", "contentsize", "size"])
+        has_attributes(
+            patch, probe, ["lock", "_value_buffer", "_max_buffer_size", "contentsize", "size", "_etag"]
+        )
     finally:
         probe.dispose()
 
     def set_value(self: Any, new_value: Any) -> None:
-        if not isinstance(new_value, JoinedObject):
+        if not isinstance(new_value, ObjectFile):
             if len(new_value) > self._max_buffer_size:
                 # Straight to disk: spooled into memory first, it was copied twice more.
                 self._value_buffer.rollover()
@@ -137,12 +157,106 @@ def _multipart_joined_on_disk() -> None:
         self._value_buffer.close()
         self._value_buffer = new_value.file
         self.contentsize = new_value.size
+        new_value.taken = True
+        if self._etag is None and new_value.md5 is not None:
+            self._etag = new_value.md5
 
     install(FakeKey, "value", property(value.fget, set_value))
     install(FakeMultipart, "complete", _complete)
 
 
-def _complete(self: Any, body: Any) -> tuple[JoinedObject, str, tuple[str, str, int] | None]:
+def _put_bodies_streamed() -> None:
+    """PutObject and UploadPart bodies go into the new key's file as they come off the socket.
+
+    moto reads a body whole (request.data) and copies it on its way to the key's file: the
+    emulator held about the bytes uploaded (+100 MB of resident memory after a 100 MB
+    PutObject, +66 MB after the same file in 8 MiB parts; issue 16). Here the body is read a
+    chunk at a time into a spooled file (its MD5, and the checksum moto would compute, as it
+    comes), and moto's request handling gets that file as the body it would have read.
+    """
+    from moto.s3.responses import S3Response
+
+    patch = "put_bodies_streamed"
+    key_response = original(patch, S3Response, "key_response", ("self", "request", "full_url", "headers"))
+    original(patch, S3Response, "setup_class", ("self", "request", "full_url", "headers"))
+
+    def key_response_streamed(self: Any, request: Any, full_url: str, headers: Any) -> Any:
+        if not is_object_body_put(request):
+            return key_response(self, request, full_url, headers)
+        received = receive_body(request)
+        # moto makes an S3Response for each request: shadowing its setup_class touches this one only.
+        setup_class = self.setup_class
+
+        def setup_with_received_body(*args: Any, **kwargs: Any) -> None:
+            setup_class(*args, **kwargs)
+            self.body = self.raw_body = received
+
+        self.setup_class = setup_with_received_body
+        try:
+            return key_response(self, request, full_url, headers)
+        finally:
+            del self.setup_class
+            if not received.taken:  # the request failed before a key took the file
+                received.file.close()
+
+    install(S3Response, "key_response", key_response_streamed)
+
+
+def is_object_body_put(request: Any) -> bool:
+    """A PutObject or UploadPart with a plain body of known length: what is streamed.
+
+    Bodies in aws-chunked framing (signed chunks, or trailing checksums, which botocore sends
+    over HTTPS only) are left to moto, which decodes them in memory.
+    """
+    if request.method != "PUT" or request.content_length is None:
+        return False
+    if "x-amz-copy-source" in request.headers:
+        return False
+    if request.headers.get("x-amz-content-sha256", "").startswith("STREAMING-"):
+        return False
+    if "aws-chunked" in request.headers.get("Content-Encoding", ""):
+        return False
+    if "uploadId" in request.args:
+        return "partNumber" in request.args
+    return not any(query in request.args for query in _CONFIGURATION_QUERIES)
+
+
+def receive_body(request: Any) -> ObjectFile:
+    """The request's body, read a chunk at a time into a spooled file.
+
+    A checksum algorithm named without its value is one moto computes over the body: it is
+    computed here as the body comes, and given to moto as the header a client could have sent
+    (moto answers and keeps either the same way).
+    """
+    from moto.settings import get_s3_default_key_buffer_size
+    from moto.utilities.utils import md5_hash
+
+    size = request.content_length
+    file: IO[bytes] = tempfile.SpooledTemporaryFile(get_s3_default_key_buffer_size())  # noqa: SIM115
+    if size > get_s3_default_key_buffer_size():
+        file.rollover()  # type: ignore[attr-defined]
+    md5 = md5_hash()
+    algorithm = request.headers.get("x-amz-sdk-checksum-algorithm", "")
+    checksum_header = f"x-amz-checksum-{algorithm.lower()}"
+    computed = running_checksum(algorithm) if algorithm and checksum_header not in request.headers else None
+    received = 0
+    try:
+        while chunk := request.stream.read(OBJECT_CHUNK_BYTES):
+            file.write(chunk)
+            md5.update(chunk)
+            if computed is not None:
+                computed[0](chunk)
+            received += len(chunk)
+    except BaseException:
+        file.close()
+        raise
+    if computed is not None:
+        environ_name = "HTTP_" + checksum_header.upper().replace("-", "_")
+        request.environ[environ_name] = base64.b64encode(computed[1]()).decode()
+    return ObjectFile(file, received, md5.hexdigest())
+
+
+def _complete(self: Any, body: Any) -> tuple[ObjectFile, str, tuple[str, str, int] | None]:
     """moto's FakeMultipart.complete, with the parts copied into a file and checksums streamed.
 
     moto disposes of the parts (closes their files) before it makes the new key, so their bytes
@@ -184,7 +298,7 @@ def _complete(self: Any, body: Any) -> tuple[JoinedObject, str, tuple[str, str, 
     checksum = (
         builder.build() if composite else (builder.checksum_type, base64.b64encode(digest()).decode(), 1)
     )
-    return JoinedObject(joined, size), f"{full_etag.hexdigest()}-{count}", checksum
+    return ObjectFile(joined, size), f"{full_etag.hexdigest()}-{count}", checksum
 
 
 def running_checksum(algorithm: str) -> tuple[Callable[[bytes], None], Callable[[], bytes]]:

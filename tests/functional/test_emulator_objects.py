@@ -7,12 +7,15 @@ import binascii
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from infra.local.emulator import Emulator
 from infra.local.emulator_objects import OBJECT_CHUNK_BYTES, running_checksum
 from infra.local.stack import LocalStack
 
@@ -127,3 +130,49 @@ def test_a_checksum_fed_in_chunks_is_the_checksum_moto_computes_of_the_whole(alg
     for start in range(0, len(data), 1000):
         update(data[start : start + 1000])
     assert base64.b64encode(digest()) == compute_checksum(data, algorithm)
+
+
+def _checksum_algorithm_named_without_its_value(request: Any, **_: Any) -> None:
+    # What a client that leaves the checksum to S3 sends: the algorithm, no value.
+    request.headers["x-amz-sdk-checksum-algorithm"] = "SHA256"
+
+
+def test_a_put_body_larger_than_the_spool_is_the_object_with_its_etag_and_checksum(
+    emulator: Emulator, stack: LocalStack
+) -> None:
+    bucket = stack.outputs["DataBucketName"]
+    body = os.urandom(6 * MB + 4321)  # past moto's 5 MiB spool: streamed to disk
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(request_checksum_calculation="when_required"),
+    )
+    s3.meta.events.register("before-sign.s3.PutObject", _checksum_algorithm_named_without_its_value)
+    # WHEN it is put whole, the checksum left to S3, and once more with boto3's CRC32 header
+    put = s3.put_object(Bucket=bucket, Key="computed.bin", Body=body)
+    s3.meta.events.unregister("before-sign.s3.PutObject", _checksum_algorithm_named_without_its_value)
+    s3.put_object(Bucket=bucket, Key="sent.bin", Body=body, ChecksumAlgorithm="CRC32")
+    # THEN each object is the body, with its MD5 as ETag and the checksum named
+    sha256 = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert put["ChecksumSHA256"] == sha256
+    computed = s3.get_object(Bucket=bucket, Key="computed.bin")
+    assert computed["Body"].read() == body
+    assert computed["ETag"] == put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert computed["ContentLength"] == len(body)
+    sent = s3.get_object(Bucket=bucket, Key="sent.bin", ChecksumMode="ENABLED")
+    assert sent["Body"].read() == body
+    assert sent["ChecksumCRC32"] == base64.b64encode(binascii.crc32(body).to_bytes(4, "big")).decode()
+
+
+def test_a_refused_put_leaves_the_object_as_it_was(session: boto3.Session, stack: LocalStack) -> None:
+    s3, bucket = session.client("s3"), stack.outputs["DataBucketName"]
+    first = os.urandom(6 * MB)
+    s3.put_object(Bucket=bucket, Key="kept.bin", Body=first)
+    # WHEN another body is put only if the key has none, after the body has been received
+    with pytest.raises(ClientError, match="PreconditionFailed"):
+        s3.put_object(Bucket=bucket, Key="kept.bin", Body=os.urandom(6 * MB), IfNoneMatch="*")
+    # THEN the object is still the first body
+    assert s3.get_object(Bucket=bucket, Key="kept.bin")["Body"].read() == first

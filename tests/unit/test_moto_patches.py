@@ -54,6 +54,8 @@ TARGETS: list[tuple[Callable[[], None], Any, str]] = [
     (objects._get_object_streamed, S3Response, "_get_key"),
     (objects._multipart_joined_on_disk, FakeKey, "value"),
     (objects._multipart_joined_on_disk, FakeMultipart, "complete"),
+    (objects._put_bodies_streamed, S3Response, "key_response"),
+    (objects._put_bodies_streamed, S3Response, "setup_class"),
 ]
 
 
