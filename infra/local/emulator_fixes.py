@@ -19,6 +19,7 @@ def apply_fixes() -> None:
     _isolate_dynamodb_items()
     _serialize_sqs_receives()
     _event_source_mappings_as_configuration()
+    _messages_and_items_not_tracked()
 
 
 def _isolate_dynamodb_items() -> None:
@@ -185,3 +186,28 @@ def _restore(backend: Any, table_name: str, key: dict[str, Any], before: dict[st
             backend.delete_item(table_name, key)
     else:
         backend.put_item(table_name, before)
+
+
+def _messages_and_items_not_tracked() -> None:
+    """SQS messages and DynamoDB items are not kept in moto's list of every model it ever made.
+
+    moto appends every model instance to its class's `instances_tracked` (for its dashboard's
+    data.json and its reset) and never removes one: each message body sent stayed in the
+    emulator's memory after it was deleted (measured: +105 MB resident for 100 MB of messages
+    sent and deleted; a 1 GB `fanout run` peaked at 1,196 MB in the emulator), and each item
+    version written, too. Fanout reads neither list; S3's reset reads its keys', which stay.
+    """
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.sqs.models import Message
+
+    patch = "messages_and_items_not_tracked"
+    tracked_new = original(patch, BaseModel, "__new__", ("cls", "args", "kwargs"))
+    untracked = (Message, Item)
+
+    def new_maybe_tracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if issubclass(cls, untracked):
+            return object.__new__(cls)
+        return tracked_new(cls, *args, **kwargs)
+
+    install(BaseModel, "__new__", new_maybe_tracked)

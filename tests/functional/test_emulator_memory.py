@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -42,17 +42,22 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path.unlink()
 
 
+def client(emulator: Emulator, service: str) -> Any:
+    # Not infra.local.endpoint.use_endpoint: it points the whole process at this emulator.
+    return boto3.client(
+        service,
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 @pytest.fixture
 def emulator_s3() -> Iterator[tuple[Emulator, S3Client]]:
     # An emulator of its own: the session's has a peak from whatever ran before.
     with Emulator() as emulator:
-        s3: S3Client = boto3.client(
-            "s3",
-            endpoint_url=emulator.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        s3: S3Client = client(emulator, "s3")
         s3.create_bucket(Bucket=BUCKET)
         yield emulator, s3
 
@@ -89,3 +94,27 @@ def test_a_multipart_upload_and_a_get_of_a_big_object_do_not_hold_it(
     grown = peak_resident_bytes(emulator.pid) - before
     assert uploaded < GROWTH_BOUND_BYTES, f"upload: {uploaded / MB:.0f} MiB for {OBJECT_BYTES // MB} MiB"
     assert grown < GROWTH_BOUND_BYTES, f"upload and GETs: {grown / MB:.0f} MiB for {OBJECT_BYTES // MB} MiB"
+
+
+def test_messages_sent_and_deleted_are_not_kept(emulator_s3: tuple[Emulator, S3Client]) -> None:
+    emulator, _ = emulator_s3
+    sqs = client(emulator, "sqs")
+    queue_url = sqs.create_queue(QueueName="memory-probe")["QueueUrl"]
+    body = "x" * 250_000
+    rounds, per_round = 8, 20  # 40 MB through the queue, 5 MB in it at a time
+    before = peak_resident_bytes(emulator.pid)
+    # WHEN far more bytes than the bound pass through the queue, a few at a time
+    for _ in range(rounds):
+        for _ in range(per_round):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+        deleted = 0
+        while deleted < per_round:
+            for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            ):
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                deleted += 1
+    # THEN the emulator's peak grew by what the queue held at once, not by all that was sent
+    grown = peak_resident_bytes(emulator.pid) - before
+    sent = rounds * per_round * len(body)
+    assert grown < sent / 2, f"{grown / MB:.0f} MiB for {sent / MB:.0f} MiB sent and deleted"

@@ -15,7 +15,6 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from infra.local.emulator import Emulator
 from infra.local.emulator_objects import OBJECT_CHUNK_BYTES, running_checksum
 from infra.local.stack import LocalStack
 
@@ -138,18 +137,11 @@ def _checksum_algorithm_named_without_its_value(request: Any, **_: Any) -> None:
 
 
 def test_a_put_body_larger_than_the_spool_is_the_object_with_its_etag_and_checksum(
-    emulator: Emulator, stack: LocalStack
+    session: boto3.Session, stack: LocalStack
 ) -> None:
     bucket = stack.outputs["DataBucketName"]
     body = os.urandom(6 * MB + 4321)  # past moto's 5 MiB spool: streamed to disk
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(request_checksum_calculation="when_required"),
-    )
+    s3 = session.client("s3", config=Config(request_checksum_calculation="when_required"))
     s3.meta.events.register("before-sign.s3.PutObject", _checksum_algorithm_named_without_its_value)
     # WHEN it is put whole, the checksum left to S3, and once more with boto3's CRC32 header
     put = s3.put_object(Bucket=bucket, Key="computed.bin", Body=body)

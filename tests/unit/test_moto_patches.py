@@ -10,6 +10,7 @@ from moto import backends
 from moto.awslambda.models import LambdaBackend
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.base_backend import AccountSpecificBackend
+from moto.core.common_models import BaseModel
 from moto.dynamodb import models as dynamodb
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
@@ -81,6 +82,21 @@ def test_a_patch_whose_target_is_gone_fails_naming_the_patch_and_moto_s_version(
     # WHEN the patch is applied THEN it fails, naming itself, the name, and the moto version
     with pytest.raises(MotoPatchError, match=f"{_patch_name(patch)}: moto {moto_version()} has no .*{name}"):
         patch()
+
+
+def test_the_untracked_models_patch_applies_and_fails_on_a_reshaped_base_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (Not in TARGETS: a class without its own __new__ still has object's, so it is never "gone".)
+    fixes._messages_and_items_not_tracked()
+    fixes._messages_and_items_not_tracked()
+
+    def new(cls: type) -> object:
+        return object.__new__(cls)
+
+    monkeypatch.setattr(BaseModel, "__new__", new)
+    with pytest.raises(MotoPatchError, match=r"messages_and_items_not_tracked: .*BaseModel.__new__\(cls\)"):
+        fixes._messages_and_items_not_tracked()
 
 
 def test_a_patch_whose_target_takes_other_parameters_fails_showing_both_signatures(
