@@ -15,7 +15,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
@@ -75,8 +75,10 @@ class Delivery:
         self._poster = poster
         self._timer = timer
         self._clock = clock
-        self._rows: list[_Row] = []
-        self._open = 0
+        # Rows not yet settled or handed back, in the order added (a dict as an ordered set): the
+        # settling thread's look for stragglers stops at the first row that is none, rather than
+        # walking every row of the batch each LOOK_EVERY_S (2 % of a worker's samples at C = 64).
+        self._open: dict[_Row, None] = {}
         self._changed = threading.Condition()
         self.handed_back = 0  # rows handed back, for the invocation's log
 
@@ -90,8 +92,7 @@ class Delivery:
         """Posts the row; `settled` is told its result once, from the thread that settles it."""
         row = _Row(tries, time_left, settled, final)
         with self._changed:
-            self._rows.append(row)
-            self._open += 1
+            self._open[row] = None
         self._pool.submit(self._attempt, row)
         return row.future
 
@@ -101,11 +102,11 @@ class Delivery:
             while True:
                 if not self._open:
                     return
-                open_rows = [row for row in self._rows if not row.done]
-                if self._only_stragglers(open_rows):
+                if self._only_stragglers(self._open):
                     break
                 self._changed.wait(LOOK_EVERY_S)
-            self._open = 0
+            open_rows = list(self._open)
+            self._open.clear()
             for row in open_rows:
                 row.done = True
                 if row.thread is not None and row.calling_since is not None:
@@ -114,7 +115,7 @@ class Delivery:
         for row in open_rows:
             row.future.set_result(row.tries.handed_back())
 
-    def _only_stragglers(self, open_rows: list[_Row]) -> bool:
+    def _only_stragglers(self, open_rows: Iterable[_Row]) -> bool:
         """Every open row is a call far slower than the others or a try not due soon (and none
         is on its message's last delivery)."""
         now = self._clock()
@@ -156,7 +157,7 @@ class Delivery:
         row.settled(outcome)
         with self._changed:
             row.done = True
-            self._open -= 1
+            del self._open[row]
             if not self._open:
                 self._changed.notify_all()
         row.future.set_result(outcome)
