@@ -27,7 +27,7 @@ from infra.local.emulator import Emulator
 from infra.local.endpoint import load_client_models, use_endpoint
 from infra.local.runtime import LocalRuntime
 from infra.local.secrets import put_secrets
-from infra.local.stack import LOCAL_STACK_SERVICES, local_stack
+from infra.local.stack import LOCAL_STACK_SERVICES, handlers_importing, local_stack
 
 DEFAULT_PORT = 4566
 WATCH_EVERY_S = 2.0
@@ -76,8 +76,9 @@ def execute_up(args: argparse.Namespace, stop: threading.Event | None = None) ->
     with Emulator(port=args.port) as emulator:
         session = use_endpoint(emulator.url)
         load_client_models(session, LOCAL_STACK_SERVICES)  # while the emulator boots
-        emulator.wait_ready()
-        stack = local_stack(session, parameters, create=True)
+        with handlers_importing():  # while this process waits on the emulator
+            emulator.wait_ready()
+            stack = local_stack(session, parameters, create=True)
         put_secrets(session, stack, given_secrets(args))
         if request is not None:
             request.upload(session, stack.outputs["DataBucketName"])

@@ -83,3 +83,32 @@ def test_an_emulator_port_in_use_is_one_error_before_anything_is_launched() -> N
         port = taken.getsockname()[1]
         with pytest.raises(FanoutError, match=rf"did not start \(port {port}: Address already in use\)"):
             Emulator(port=port).launch()
+
+
+_HANDLERS_PROBE = """
+import json, sys, threading
+from infra.local.stack import handlers_importing
+from infra.local.environment_processes import start_context
+before = [m for m in ("splitter.handler", "worker.handler") if m in sys.modules]
+switch = sys.getswitchinterval()
+with handlers_importing():
+    inside = sys.getswitchinterval()
+print(json.dumps({
+    "before": before,
+    "after": [m for m in ("splitter.handler", "worker.handler") if m in sys.modules],
+    "switch_restored": sys.getswitchinterval() == switch and inside < switch,
+    "start_method": start_context().get_start_method(),
+}))
+"""
+
+
+def test_the_handlers_modules_import_during_the_stack_s_creation_and_workers_are_still_forked() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _HANDLERS_PROBE], capture_output=True, text=True, check=True, timeout=60
+    )
+    result = json.loads(done.stdout)
+    assert result["before"] == []
+    assert result["after"] == ["splitter.handler", "worker.handler"]
+    assert result["switch_restored"]
+    # The importing thread has ended with the block: this process still forks its workers.
+    assert result["start_method"] == "fork"
