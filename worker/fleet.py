@@ -5,11 +5,18 @@ table: while it has an invocation under way, it adds one to the current second's
 `#fleet` item once a second and reads the item back in the same call (UpdateItem, ALL_NEW). The
 previous second's counter is then complete: the environments that posted a second ago. The
 current one tells the environment its place among those counted so far this second, which its
-limiter uses to take its own slots of the fleet's pacing (worker/throttle.py). An environment
-that stops posting drops out of the count within two seconds; no write ends a lease.
+limiter uses to take its own slots of the fleet's pacing (worker/throttle.py).
+
+An environment that stops posting (no invocation for `LINGER_S`) takes itself out of the
+counters it is in, so the others take its share at their next renewal, within a second. Left to
+age out instead, it stayed in the count for three to four seconds (the linger, then the previous
+second's counter): at R = 100 the last environments with rows posted at 0.5-0.6 R meanwhile
+(bench/README.md). An environment that comes back is a new member (`Fleet.epoch`): the others
+have not counted it yet, so its limiter starts slowly again.
 
 Cost: one small write per environment per second while it posts (1 WCU: the item holds a few
-counters), the same as the ledger's flush. Locally the same item lives in the emulator.
+counters), the same as the ledger's flush; leaving is one more, in place of the next second's.
+Locally the same item lives in the emulator.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -43,8 +50,12 @@ EXPIRY_S = 3600
 OFFSET_RANGE_S = (0.05, 0.6)
 # An environment stays counted this long after its invocation ends: the next one usually follows
 # within a poll, and a second left out lets the others take its share meanwhile (measured at
-# 16 environments: seconds 10-25% over the budget at invocation boundaries).
-LINGER_S = 2.0
+# 16 environments: seconds 10-25% over the budget at invocation boundaries). The gaps between
+# invocations measured 0.06-0.48 s at R = 1,000 under a load average of 2-5. Longer is no overrun:
+# an environment that left comes back in slow start; but its share lies unused meanwhile.
+LINGER_S = 0.5
+# A hair past the linger, so the thread wakes after it has run out, not just before.
+_LEAVE_SLACK_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,18 @@ class Fleet:
 
     size: int
     rank: int
+    # How many times this environment has joined the fleet (FleetWatch): a new epoch means it
+    # was out of the count, and the others took its share meanwhile.
+    epoch: int = 0
 
 
 class FleetCounter(Protocol):
     def count(self, second: int) -> Fleet | None:
         """Counts this environment in `second`; the fleet, or None before one full second is known."""
+        ...
+
+    def leave(self, seconds: list[int]) -> None:
+        """Takes this environment out of the counters of `seconds`, where it was counted."""
         ...
 
 
@@ -86,9 +104,22 @@ class DynamoFleetCounter:
             return None
         return Fleet(max(int(before["N"]), now), now - 1)
 
+    def leave(self, seconds: list[int]) -> None:
+        if not seconds:
+            return
+        names = {f"#s{n}": f"n{second}" for n, second in enumerate(seconds)}
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"message": {"S": FLEET_KEY}},
+            UpdateExpression=f"ADD {', '.join(f'{name} :minus' for name in names)}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":minus": {"N": "-1"}},
+        )
+
 
 class FleetWatch:
-    """Keeps this environment counted while an invocation posts, on a thread of its own."""
+    """Keeps this environment counted while an invocation posts, on a thread of its own, and takes
+    it out of the count once it has stopped posting."""
 
     def __init__(
         self,
@@ -101,9 +132,10 @@ class FleetWatch:
         self._offset_s = random.uniform(*OFFSET_RANGE_S) if offset_s is None else offset_s
         self._changed = threading.Condition()
         self._active = 0
-        self._counted: int | None = None  # the last second this environment was counted in
+        self._counted: list[int] = []  # the seconds this environment is counted in, the last two
         self._thread: threading.Thread | None = None
         self._ended = -LINGER_S  # when the last invocation ended
+        self._epoch = 0  # how many times this environment joined the fleet
         self.fleet: Fleet | None = None  # None: not yet known (the limiter assumes the maximum)
 
     @contextmanager
@@ -121,16 +153,19 @@ class FleetWatch:
             with self._changed:
                 self._active -= 1
                 self._ended = self._clock()
+                self._changed.notify_all()
 
     def current(self) -> Fleet | None:
         return self.fleet
 
     def renew(self) -> None:
-        """Counts this environment in the current second, once."""
+        """Counts this environment in the current second, once (joining the fleet if it is out)."""
         second = int(self._clock())
-        if second == self._counted:
+        if self._counted and second == self._counted[-1]:
             return
-        self._counted = second
+        if not self._counted:
+            self._epoch += 1
+        self._counted = [*self._counted[-1:], second]
         try:
             fleet = self._counter.count(second)
         except (ClientError, BotoCoreError):
@@ -138,13 +173,41 @@ class FleetWatch:
             log.warning("could not count this environment in the fleet", exc_info=True)
             return
         if fleet is not None:
-            self.fleet = fleet
+            self.fleet = replace(fleet, epoch=self._epoch)
+
+    def leave(self) -> None:
+        """Out of the counters the others read (this second's and the last): they take its share
+        at their next renewal. Its next `renew` joins the fleet again, in a new epoch."""
+        second = int(self._clock())
+        counted, self._counted = [s for s in self._counted if s >= second - 1], []
+        self.fleet = None
+        try:
+            self._counter.leave(counted)
+        except (ClientError, BotoCoreError):
+            # The others count it for a second or two more: a share unused, no row lost.
+            log.warning("could not take this environment out of the fleet", exc_info=True)
 
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._active and self._clock() - self._ended > LINGER_S:
-                    self._changed.wait()
+                if not self._active and self._clock() - self._ended > LINGER_S and self._counted:
+                    stopped = True
+                else:
+                    stopped = False
+                    while not self._active and self._clock() - self._ended > LINGER_S:
+                        self._changed.wait()
+            if stopped:
+                self.leave()
+                continue
             self.renew()
-            now = self._clock()
-            time.sleep(max(0.0, int(now) + 1 + self._offset_s - now))
+            self._wait_next_renewal()
+
+    def _wait_next_renewal(self) -> None:
+        """Until this environment's offset into the next second, or sooner if it stops lingering
+        (it leaves the count then, not at the next offset)."""
+        now = self._clock()
+        until = int(now) + 1 + self._offset_s
+        with self._changed:
+            if not self._active:
+                until = min(until, self._ended + LINGER_S + _LEAVE_SLACK_S)
+            self._changed.wait(max(0.0, until - now))

@@ -13,10 +13,17 @@ rate / n from its own start, line up at random, and a sliding one-second window 
 n more calls than the rate (the API's 429s measured in issue 21: 1% at 300 a second).
 
 Within its share, the limiter adapts as TCP does: it starts at a fraction of its share and
-doubles each second (slow start, again after a pause) until the share or the API's first 429
-or 503; after that, a throttled call cuts its rate and window by `DECREASE_FACTOR` (at most once
-per `DECREASE_EVERY_S`) and each success wins a little back (additive increase), up to the
+doubles each second (slow start) until the share or the API's first 429 or 503; after that, a
+throttled call cuts its rate and window by `DECREASE_FACTOR` (at most once per
+`DECREASE_EVERY_S`) and each success wins a little back (additive increase), up to the
 share. So it finds an API's real limit below the budget and climbs back when the limit rises.
+
+Slow start begins again when the environment comes back to the fleet after it left the count
+(a new `Fleet.epoch`: the others took its share meanwhile, and count it only from their next
+renewal), not after a pause within it: between invocations the environment stays counted, its
+share kept for it. Restarting after any second without a call (as TCP after idle) restarted
+every environment at each round of invocations, whose ends and starts hold no call for a second
+or two: at R = 1,000, two such ramps in a 24 s run.
 """
 
 from __future__ import annotations
@@ -42,9 +49,6 @@ INCREASE_PER_S = 0.1
 # Multiplicative decrease (TCP CUBIC's factor): most 429s under a budget are a fleet that grew a
 # second before the others counted it, a few percent over, not an API at half the rate.
 DECREASE_FACTOR = 0.7
-# An environment idle this long starts slowly again (as TCP after idle): the fleet may have
-# grown meanwhile, and its first second at full share would overrun the others' count of it.
-RESTART_AFTER_IDLE_S = 1.0
 # Additive increase of the window: a full window of successes grows it by one call.
 INCREASE_PER_WINDOW = 1.0
 # A burst of 429s answers one overshoot: one halving for all that arrive this close together.
@@ -107,6 +111,7 @@ class AdaptiveLimiter:
         self._next_start = 0.0
         self._decreased_at = -math.inf
         self._found = 1.0  # the fraction of the share the API allowed when it last throttled
+        self._epoch = fleet_now.epoch  # the fleet membership the rate was reached in
         self.throttles = 0
 
     @property
@@ -155,9 +160,14 @@ class AdaptiveLimiter:
             now = self._clock()
             if not self._budget.per_second:
                 return now
-            if self._next_start and now - self._next_start > RESTART_AFTER_IDLE_S:
-                self._fraction = min(self._fraction, SLOW_START_FRACTION)
-                self._slow_start = True
+            if fleet.epoch > self._epoch:
+                if self._epoch:
+                    # Back in the fleet after it left: its first second at full share would
+                    # overrun the others' count, which does not have it yet. (Its first count is
+                    # no such return: the others counted it in the second it had no count.)
+                    self._fraction = min(self._fraction, SLOW_START_FRACTION)
+                    self._slow_start = True
+                self._epoch = fleet.epoch
             return self._next_slot(now, fleet)
 
     def _reslot(self) -> float:

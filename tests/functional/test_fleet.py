@@ -44,4 +44,19 @@ def test_a_watch_keeps_its_environment_counted_while_it_posts(
         deadline = time.monotonic() + 10
         while watch.current() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert watch.current() == Fleet(size=1, rank=0)
+    assert watch.current() == Fleet(size=1, rank=0, epoch=1)
+
+
+def test_an_environment_that_leaves_is_out_of_the_count_at_once(
+    session: boto3.Session, stack: LocalStack
+) -> None:
+    counter = DynamoFleetCounter(session.client("dynamodb"), stack.outputs["LedgerTableName"])
+    # GIVEN three environments counted in second 300, two of them in 301 so far
+    for _ in range(3):
+        counter.count(300)
+    assert counter.count(301) == Fleet(size=3, rank=0)
+    counter.count(301)
+    # WHEN the second stops posting and leaves the counters it is in
+    counter.leave([300, 301])
+    # THEN the next environment to renew in 301 counts two, and itself second of them
+    assert counter.count(301) == Fleet(size=2, rank=1)

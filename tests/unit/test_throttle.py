@@ -131,13 +131,40 @@ def test_throttling_cuts_once_per_burst_and_successes_win_the_rate_back() -> Non
     assert limiter.rate == pytest.approx(share)
 
 
-def test_after_a_pause_an_environment_starts_slowly_again() -> None:
+def test_back_in_the_fleet_after_it_left_an_environment_starts_slowly_again() -> None:
     clock = Clock()
-    limiter = AdaptiveLimiter(Budget(0, 40.0, 1, 8), lambda: Fleet(1, 0), clock, clock.sleep)
+    fleet = [Fleet(1, 0, epoch=1)]
+    limiter = AdaptiveLimiter(Budget(0, 40.0, 1, 8), lambda: fleet[0], clock, clock.sleep)
     full_rate(limiter, clock)
-    clock.now += 5.0  # between invocations, or no work: the fleet may have grown meanwhile
+    clock.now += 5.0  # no work: it left the count, and the others took its share meanwhile
+    fleet[0] = Fleet(1, 0, epoch=2)
     starts(limiter, clock, 1)
     assert limiter.rate == pytest.approx(SLOW_START_FRACTION * 40 * PACING_SHARE, rel=0.1)
+
+
+def test_a_pause_between_invocations_keeps_the_rate() -> None:
+    """Still counted between invocations, an environment's share was kept for it: a round of
+    invocations whose ends and starts hold no call for two seconds costs no slow start."""
+    clock = Clock()
+    fleet = Fleet(2, 1, epoch=1)
+    limiter = AdaptiveLimiter(Budget(0, 40.0, 1, 8), lambda: fleet, clock, clock.sleep)
+    full_rate(limiter, clock)
+    clock.now += 2.0
+    starts(limiter, clock, 1)
+    assert limiter.rate == pytest.approx(40 * PACING_SHARE / 2)
+
+
+def test_its_first_count_is_no_return_to_the_fleet() -> None:
+    """Counted by the others from its first second, an environment that learns the fleet's size
+    a second later keeps the rate it has reached meanwhile."""
+    clock = Clock()
+    fleet: list[Fleet | None] = [None]
+    limiter = AdaptiveLimiter(Budget(0, 40.0, 1, 8), lambda: fleet[0], clock, clock.sleep)
+    starts(limiter, clock, 5)
+    reached = limiter._fraction
+    fleet[0] = Fleet(1, 0, epoch=1)
+    starts(limiter, clock, 1)
+    assert limiter._fraction >= reached > SLOW_START_FRACTION
 
 
 def test_an_api_limit_below_the_budget_is_found_and_held() -> None:
@@ -168,6 +195,9 @@ def test_an_environment_is_counted_once_a_second_while_it_posts() -> None:
             counted.append(second)
             return None if len(counted) == 1 else Fleet(3, 1)
 
+        def leave(self, seconds: list[int]) -> None:
+            raise AssertionError("it did not stop posting")
+
     clock = Clock(now=50.2)
     watch = FleetWatch(Counter(), clock=clock)
     watch.renew()
@@ -177,7 +207,52 @@ def test_an_environment_is_counted_once_a_second_while_it_posts() -> None:
     clock.now = 51.3
     watch.renew()
     assert counted == [50, 51]
-    assert watch.current() == Fleet(3, 1)
+    assert watch.current() == Fleet(3, 1, epoch=1)
+
+
+class RecordingCounter:
+    """Counts as the ledger's item would for a fleet of this one environment and `others`."""
+
+    def __init__(self, others: int = 2) -> None:
+        self.others = others
+        self.counted: list[int] = []
+        self.left: list[list[int]] = []
+
+    def count(self, second: int) -> Fleet | None:
+        self.counted.append(second)
+        return Fleet(self.others + 1, self.others)
+
+    def leave(self, seconds: list[int]) -> None:
+        self.left.append(seconds)
+
+
+def test_an_environment_that_stops_posting_leaves_the_counters_the_others_read() -> None:
+    counter = RecordingCounter()
+    clock = Clock(now=60.3)
+    watch = FleetWatch(counter, clock=clock)
+    for now in (60.3, 61.3, 62.3):  # counted in three seconds, the last two still read
+        clock.now = now
+        watch.renew()
+    assert watch.current() == Fleet(3, 2, epoch=1)
+    clock.now = 62.9
+    watch.leave()
+    assert counter.left == [[61, 62]]
+    assert watch.current() is None  # not known until it is counted again
+    # WHEN it posts again, in the same second
+    watch.renew()
+    # THEN it is counted again at once, as a new member of the fleet
+    assert counter.counted == [60, 61, 62, 62]
+    assert watch.current() == Fleet(3, 2, epoch=2)
+
+
+def test_leaving_a_second_later_takes_it_out_of_the_last_second_only() -> None:
+    counter = RecordingCounter()
+    clock = Clock(now=70.5)
+    watch = FleetWatch(counter, clock=clock)
+    watch.renew()
+    clock.now = 71.7  # its renewal of second 71 not yet made
+    watch.leave()
+    assert counter.left == [[70]]
 
 
 def test_a_call_woken_late_for_its_slot_takes_a_later_one() -> None:
