@@ -19,6 +19,7 @@ import time
 from types import TracebackType
 
 from fanout.errors import FanoutError
+from infra.local.allocator import limit_arenas
 
 LOOPBACK = "127.0.0.1"
 READY_PREFIX = "fanout-emulator-ready "
@@ -71,6 +72,9 @@ class Emulator:
         return self._process.pid
 
     def launch(self) -> None:
+        # The launching process (the CLI: the splitter, and the worker processes it forks) as
+        # the emulator: before either starts its threads.
+        limit_arenas()
         try:
             listener = socket.create_server((LOOPBACK, self._port))
         except OSError as exc:
@@ -121,6 +125,7 @@ class Emulator:
 
 
 def _serve(fd: int) -> None:
+    limit_arenas()  # before the request threads (infra/local/allocator.py)
     # Imported here, in the emulator's process only: the process that launches it never needs
     # moto, and `fanout run` launches it before anything else.
     from moto.moto_server import threaded_moto_server

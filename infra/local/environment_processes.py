@@ -32,6 +32,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from fanout.errors import FanoutError
+from infra.local.allocator import limit_arenas
 from infra.local.endpoint import use_endpoint
 from infra.local.event_source import Invocations, LocalEventSource, handler_factory, handler_module
 from infra.local.metrics import BackgroundSink, CloudWatchSink
@@ -204,6 +205,7 @@ def serve_environments(
     # A forked child has the CLI's SIGTERM handler (it raises KeyboardInterrupt, for the CLI's
     # clean stop); here SIGTERM ends the process at once, as it did a spawned child.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    limit_arenas()  # a spawned child's own; a forked one has its parent's already
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(logs)]
     root.setLevel(spec.log_level)
