@@ -63,6 +63,13 @@ class LocalRuntime:
         self._metrics_sink: BackgroundSink | None = None
 
     def start(self) -> None:
+        """Starts every function's environments and waits until they are ready."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Starts every function's environments without waiting for them (`wait_ready` does):
+        messages sent meanwhile wait in their queues, as on Lambda while environments start."""
         messages_held = self._worker_messages_held()
         # Sources in processes first, while this process has one thread: their children are
         # forked then (infra/local/environment_processes.py). The handlers' metrics reach the
@@ -83,14 +90,17 @@ class LocalRuntime:
                 source = self._event_source(function, trigger, kwargs)
                 source.start()
                 self.sources[function.logical_id] = source
-        for source in self.sources.values():
-            source.wait_ready()
         self._service_metrics = ServiceMetrics(
             self._session,
             self._stack.queues,
             {self._stack.functions[lid].name: source for lid, source in self.sources.items()},
         )
         self._service_metrics.start()
+
+    def wait_ready(self) -> None:
+        """Until every environment that starts at once has its handler; fails if one cannot."""
+        for source in self.sources.values():
+            source.wait_ready()
 
     def _in_process(self, function: LocalFunction) -> bool:
         """Whether the function's environments run in this process (else in child processes)."""
