@@ -2,12 +2,14 @@
 start to exit, with the whole process tree's peak memory (the CLI, the emulator, the workers).
 
     .venv/bin/python -m bench.headline million [--rows 1000000] [--concurrency 16] [--threads 32]
-    .venv/bin/python -m bench.headline memory [--sizes-mb 100 1000]
+    .venv/bin/python -m bench.headline memory [--sizes-mb 100 1000] [--row-kb 48] [--concurrency 2]
 
 `million`: a file of `--rows` rows against the 30-80 ms API at concurrency x threads calls in
 flight (512 by default); done when it exits 0 with every row posted once in at most 300 s.
 `memory`: one run per file size against an API that answers at once; done when the peak grows
-at most 1.3 x for 10 x the file and stays under 600 MB for 1 GB. Wall figures are only worth
+at most 1.3 x for 10 x the file and stays under 600 MB for 1 GB; `--row-kb` makes wide rows (a
+1 GB file of narrow rows is ten million calls: hours here), bytes being what memory could grow
+with. Wall figures are only worth
 reading on a quiet machine: the load average at start and end is reported beside them.
 """
 
@@ -99,18 +101,32 @@ def million(rows: int, concurrency: int, threads: int, tmp: Path) -> dict[str, A
     }
 
 
-def memory(sizes_mb: list[float], tmp: Path) -> dict[str, Any]:
+def write_wide_csv(path: Path, size_mb: float, row_kb: int) -> int:
+    """A file of about `size_mb` MB whose rows are an id and a note of `row_kb` KB; its rows."""
+    note = "x" * (row_kb * 1000)
+    rows = int(size_mb * MB) // (len(note) + 8)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("id,note\n")
+        for n in range(rows):
+            handle.write(f"{n + 1},{note}\n")
+    return rows
+
+
+def memory(sizes_mb: list[float], row_kb: int, concurrency: int, threads: int, tmp: Path) -> dict[str, Any]:
     runs = []
     with DemoApiProcess((0.0, 0.0), module="bench.api") as api:
         for size in sizes_mb:
             source = tmp / f"memory-{size}.csv"
-            rows = write_csv(source, size)
+            rows = write_wide_csv(source, size, row_kb) if row_kb else write_csv(source, size)
             report = tmp / f"memory-{size}-report.json"
             started_load = os.getloadavg()
-            run = fanout_run(source, api.url, 8, 8, report)
+            run = fanout_run(source, api.url, concurrency, threads, report)
             runs.append(
                 {
                     "size_mb": size,
+                    "row_kb": row_kb,
+                    "concurrency": concurrency,
+                    "threads": threads,
                     "rows": rows,
                     "load_average_at_start": started_load,
                     **_measured(run, report),
@@ -157,6 +173,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     one.add_argument("--threads", type=int, default=32)
     mem = scenarios.add_parser("memory", help="whole-tree peak memory against file size")
     mem.add_argument("--sizes-mb", type=float, nargs="+", default=[100.0, 1000.0])
+    mem.add_argument("--row-kb", type=int, default=0, help="rows of an id and a note this wide (0: narrow)")
+    mem.add_argument("--concurrency", type=int, default=8)
+    mem.add_argument("--threads", type=int, default=8)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes")
     return parser.parse_args(argv)
 
@@ -169,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario == "million":
             results["million"] = million(args.rows, args.concurrency, args.threads, tmp)
         else:
-            results["memory"] = memory(args.sizes_mb, tmp)
+            results["memory"] = memory(args.sizes_mb, args.row_kb, args.concurrency, args.threads, tmp)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"headline-{args.scenario}-{stamp}.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,13 @@ def test_the_protection_figures_are_judged_against_the_issues_targets() -> None:
         "start_to_exit": {"rows": 100_000, "share_of_limit": 0.91, "exit_code": 0},
     }
     assert [t["met"] for t in targets(results)] == [True, False, False, True]
+
+
+def test_wide_rows_file_is_about_its_size_with_one_line_a_row(tmp_path: Path) -> None:
+    from bench.headline import write_wide_csv
+
+    path = tmp_path / "wide.csv"
+    rows = write_wide_csv(path, 1.0, row_kb=48)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "id,note" and len(lines) == rows + 1 and lines[-1].startswith(f"{rows},x")
+    assert 0.95e6 <= path.stat().st_size <= 1.0e6
