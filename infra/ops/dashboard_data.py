@@ -12,7 +12,6 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,12 +32,6 @@ PLAIN_STATS = ("Sum", "Average", "Maximum", "Minimum", "SampleCount")
 # The page starts a little before the first job, or shows this long when there is none.
 LEAD_IN_S = 10.0
 DEFAULT_WINDOW_S = 3600.0
-# Series (and a percentile's histogram buckets) read at once. Each read is one GetMetricStatistics
-# call, mostly waiting on the endpoint and on botocore: one after another, the 80-odd calls of
-# `fanout run`'s dashboard were a second here (0.4 s of it waiting on the emulator, the rest each
-# call's own CPU), which every run waited for at its end. CloudWatch allows 400 of these calls a
-# second (its service quotas); a client's connection pool keeps 10 connections.
-READERS = 8
 
 
 @dataclass(frozen=True)
@@ -109,18 +102,13 @@ class DashboardData:
 
     def fetch(self, body: str, title: str) -> dict[str, Any]:
         widgets = json.loads(body).get("widgets", [])
-        # Two pools: a series' reader waits on its buckets' reads, which must not queue behind it.
-        with (
-            ThreadPoolExecutor(READERS, thread_name_prefix="dashboard-series") as self._series_pool,
-            ThreadPoolExecutor(READERS, thread_name_prefix="dashboard-buckets") as self._bucket_pool,
-        ):
-            return {
-                "title": title,
-                "start": self._start.timestamp(),
-                "end": self._end.timestamp(),
-                "period": self.period,
-                "widgets": [self._widget(w) for w in widgets],
-            }
+        return {
+            "title": title,
+            "start": self._start.timestamp(),
+            "end": self._end.timestamp(),
+            "period": self.period,
+            "widgets": [self._widget(w) for w in widgets],
+        }
 
     def _widget(self, widget: dict[str, Any]) -> dict[str, Any]:
         properties = widget.get("properties", {})
@@ -134,7 +122,7 @@ class DashboardData:
         }
         if out["type"] == "metric":
             out["stacked"] = bool(properties.get("stacked", False))
-            out["series"] = list(self._series_pool.map(self._series, metric_refs(properties)))
+            out["series"] = [self._series(ref) for ref in metric_refs(properties)]
         elif out["type"] == "alarm":
             out["alarms"] = self._alarms([str(a) for a in properties.get("alarms", [])])
         elif out["type"] == "text":
@@ -188,15 +176,13 @@ class DashboardData:
             tuple(sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
             for metric in listed["Metrics"]
         }
-        bounds = {
-            bucket: float(dict(bucket)[BUCKET_DIMENSION])
-            for bucket in buckets
-            if BUCKET_DIMENSION in dict(bucket) and len(bucket) == len(wanted) + 1
-        }
-        sums = self._bucket_pool.map(lambda b: self._statistic(namespace, ref.name, b, "Sum"), bounds)
         counts: dict[float, dict[float, float]] = {}  # period -> bucket bound -> count
-        for bound, points in zip(bounds.values(), sums, strict=True):
-            for cell, count in points:
+        for bucket in buckets:
+            dims = dict(bucket)
+            if BUCKET_DIMENSION not in dims or len(dims) != len(wanted) + 1:
+                continue
+            bound = float(dims[BUCKET_DIMENSION])
+            for cell, count in self._statistic(namespace, ref.name, bucket, "Sum"):
                 cell_counts = counts.setdefault(cell, {})
                 cell_counts[bound] = cell_counts.get(bound, 0.0) + count
         fraction = float(ref.stat[1:]) / 100.0
