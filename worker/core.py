@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,12 +33,13 @@ from fanout.redelivery import Redelivery
 from fanout.reports import JobReporter
 from fanout.results import RowRecord
 from worker.calls import add_calls
-from worker.delivery import Delivery, Timer
+from worker.delivery import Delivery, Settlement, Timer
 from worker.fleet import FleetWatch
 from worker.flusher import LedgerFlusher
 from worker.job_watch import JobWatch
 from worker.ledger import Change, JobNotStopped, Ledger, Outcome
 from worker.poster import RowPoster, RowResult, RowTries
+from worker.posting_threads import PostingThreads
 from worker.renderers import Renderers, Sending
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class _Message:
     record: dict[str, Any]
     message: WorkMessage
     open_rows: set[int]  # rows this delivery is to settle
-    futures: list[Future[RowResult]]
+    settlements: list[Settlement]
     final: bool = False  # the last delivery the redrive policy allows
     posted: set[int] = field(default_factory=set)
     failures: dict[int, RowFailure] = field(default_factory=dict)
@@ -116,7 +117,7 @@ class Worker:
         self._jobs = jobs
         self._held_url = held_url
         self._concurrency = concurrency
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post")
+        self._pool = PostingThreads(threads, "post")
         self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush")
         self._timer = Timer()  # rows waiting for their next try, off the posting threads
         self._max_receive_count = max_receive_count
@@ -165,7 +166,7 @@ class Worker:
             # still backs it off; the redrive policy bounds the retries).
             self._failures.note(exc, len(messages), {e.message.job_id for e in messages.values()})
             for entry in messages.values():
-                entry.still_open = max(1, len(entry.futures))
+                entry.still_open = max(1, len(entry.settlements))
 
         def report(record: SQSRecord) -> None:
             entry = messages.get(record.message_id)
@@ -202,15 +203,15 @@ class Worker:
             try:
                 sending = self._renderers.for_message(message)
             except (PermanentError, RetryableError) as exc:
-                entry.futures = _unsent(rows, exc)
+                entry.settlements = _unsent(rows, exc)
                 continue
             until = _unless_stopped(run.watch, message.job_id, post_by)
-            entry.futures = [self._begin(entry, sending, row, until, run) for row in rows]
+            entry.settlements = [self._begin(entry, sending, row, until, run) for row in rows]
         return started
 
     def _begin(
         self, entry: _Message, sending: Sending, row: Row, until: Callable[[], float], run: _Invocation
-    ) -> Future[RowResult]:
+    ) -> Settlement:
         """Posts the row (worker/delivery.py); each row's result goes to the ledger's next flush."""
 
         def settled(result: RowResult) -> None:
@@ -221,9 +222,7 @@ class Worker:
         if isinstance(tries, RowTries):
             return run.delivery.add(tries, until, settled, entry.final)
         settled(tries)
-        future: Future[RowResult] = Future()
-        future.set_result(tries)
-        return future
+        return Settlement(tries)
 
     def _settle(self, messages: list[_Message], run: _Invocation) -> list[Change]:
         """Records the batch; what the ledger newly counted."""
@@ -234,7 +233,7 @@ class Worker:
                 run.delivery.handed_back,
             )
         for entry in messages:
-            results = [future.result() for future in entry.futures]
+            results = [settlement.result() for settlement in entry.settlements]
             entry.posted = {r.number for r in results if r.posted}
             entry.failures = {
                 r.number: r.failure for r in results if r.failure is not None and (r.permanent or entry.final)
@@ -330,7 +329,7 @@ def _parse_all(
     return readable, unreadable
 
 
-def _unsent(rows: list[Row], exc: PermanentError | RetryableError) -> list[Future[RowResult]]:
+def _unsent(rows: list[Row], exc: PermanentError | RetryableError) -> list[Settlement]:
     """The rows of a message whose request spec cannot be had: failed now if it is gone or invalid,
     otherwise open until a later delivery reads it (the last one sends them to the DLQ with why)."""
     log.warning("request spec unavailable: %s", exc)
@@ -338,9 +337,7 @@ def _unsent(rows: list[Row], exc: PermanentError | RetryableError) -> list[Futur
     unsent = []
     for row in rows:
         failure = RowFailure(status=None, error=str(exc), attempts=0, at=now_iso())
-        future: Future[RowResult] = Future()
-        future.set_result(RowResult(row.number, posted=False, permanent=permanent, failure=failure))
-        unsent.append(future)
+        unsent.append(Settlement(RowResult(row.number, posted=False, permanent=permanent, failure=failure)))
     return unsent
 
 
