@@ -1,9 +1,9 @@
 """The API's connections: one kept-alive HTTP/1.1 connection per posting thread.
 
-Calls go through the standard library's http.client, the layer under urllib3, itself the
-transport under `requests`. Measured in bench/ (bench/README.md): a call through a urllib3 pool
-took about twice the CPU of the same call through http.client (Timeout and Retry objects,
-header dictionaries and response wrappers on every call), and a `requests.Session` more still;
+Calls go through worker/http1.py, the little of HTTP/1.1 a call needs, on a socket per thread
+and origin. Measured in bench/ (bench/README.md): a call through a urllib3 pool took about twice
+the CPU of the same call through http.client (Timeout and Retry objects, header dictionaries and
+response wrappers on every call), and http.client more than three times http1's at 256 threads;
 the worker's CPU per row decides how many rows an execution environment posts at once. What a
 call sends and how its errors read stays the contract of worker/poster.py.
 """
@@ -11,7 +11,6 @@ call sends and how its errors read stays the contract of worker/poster.py.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import select
 import socket
 import ssl
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 
 from fanout.errors import ConfigError, InputError
 from fanout.rendering import Endpoint, Origin
+from worker.http1 import Http1Connection, ResponseHeaders
 
 USER_AGENT = "fanout-worker"
 # What a call reads of an answer's body: the request spec's capture looks into it (a JSON body
@@ -32,7 +32,7 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 @dataclass(frozen=True)
 class Response:
     status: int
-    headers: http.client.HTTPMessage  # looked up by name, case-insensitively
+    headers: ResponseHeaders  # looked up by name, case-insensitively
     body: bytes
 
 
@@ -49,7 +49,8 @@ class ApiConnections:
             raise ConfigError(f"API_URL must be http(s)://host/...: {url!r}") from None
         self.timeout_s = timeout_s
         self._local = threading.local()
-        self._calling: dict[int, http.client.HTTPConnection] = {}  # each thread's call in flight
+        self._calling: dict[int, Http1Connection] = {}  # each thread's call in flight
+        self._tls: ssl.SSLContext | None = None  # made once, for the first https origin
 
     @property
     def origin(self) -> Origin:
@@ -73,18 +74,18 @@ class ApiConnections:
         timeout_s: float | None = None,
     ) -> Response:
         """One call, its answer read whole, within `timeout_s` (default: the connections' own) for
-        the connect and each read and write. Raises OSError or http.client.HTTPException."""
+        the connect and each read and write. Raises OSError or http.client.HTTPException. A body
+        longer than MAX_RESPONSE_BYTES is cut there, and its connection closed rather than read to
+        its end (the next call opens another)."""
         connection = self._connection(origin)
-        timeout = timeout_s or self.timeout_s
-        connection.timeout = timeout
-        if connection.sock is not None:
-            connection.sock.settimeout(timeout)
+        connection.timeout_s = timeout_s or self.timeout_s
         thread = threading.get_ident()
         self._calling[thread] = connection
         try:
-            connection.request(method, target, body=body, headers={"User-Agent": USER_AGENT, **headers})
-            answer = connection.getresponse()
-            return Response(answer.status, answer.headers, _read_body(connection, answer))
+            status, answer_headers, answer = connection.request(
+                method, target, body, {"User-Agent": USER_AGENT, **headers}, MAX_RESPONSE_BYTES
+            )
+            return Response(status, answer_headers, answer[:MAX_RESPONSE_BYTES])
         except BaseException:
             # Whatever was half sent or half read, the next call starts on a new connection.
             connection.close()
@@ -102,8 +103,8 @@ class ApiConnections:
             with contextlib.suppress(OSError):  # closed meanwhile: the call is over anyway
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def _connection(self, origin: Origin) -> http.client.HTTPConnection:
-        opened: dict[Origin, http.client.HTTPConnection] | None = getattr(self._local, "connections", None)
+    def _connection(self, origin: Origin) -> Http1Connection:
+        opened: dict[Origin, Http1Connection] | None = getattr(self._local, "connections", None)
         if opened is None:
             opened = self._local.connections = {}
         connection = opened.get(origin)
@@ -111,28 +112,17 @@ class ApiConnections:
             connection = opened[origin] = self._open(origin)
         elif connection.sock is not None and _closed_by_server(connection.sock):
             # An idle connection the server has closed (or sent to unasked): open another
-            # rather than fail a call on it. http.client reopens a closed one by itself.
+            # rather than fail a call on it. A closed connection connects again on its next call.
             connection.close()
         return connection
 
-    def _open(self, origin: Origin) -> http.client.HTTPConnection:
+    def _open(self, origin: Origin) -> Http1Connection:
         # The timeout bounds the connect and every read and write, as urllib3's did.
-        if origin.scheme == "https":
-            context = ssl.create_default_context()
-            return http.client.HTTPSConnection(
-                origin.host, origin.port, timeout=self.timeout_s, context=context
-            )
-        return http.client.HTTPConnection(origin.host, origin.port, timeout=self.timeout_s)
-
-
-def _read_body(connection: http.client.HTTPConnection, answer: http.client.HTTPResponse) -> bytes:
-    """The answer's body, up to MAX_RESPONSE_BYTES: a longer one is cut, and its connection
-    closed rather than read to the end (the next call opens another)."""
-    body = answer.read(MAX_RESPONSE_BYTES + 1)
-    if len(body) <= MAX_RESPONSE_BYTES:
-        return body
-    connection.close()
-    return body[:MAX_RESPONSE_BYTES]
+        if origin.scheme != "https":
+            return Http1Connection(origin.host, origin.port, self.timeout_s)
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return Http1Connection(origin.host, origin.port, self.timeout_s, self._tls)
 
 
 def _closed_by_server(sock: socket.socket) -> bool:
