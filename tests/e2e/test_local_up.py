@@ -42,7 +42,7 @@ def test_ctrl_c_stops_the_stack_and_every_process_it_started_cleanly(api: DemoAp
     with _local_up_in_own_group(api.url) as (process, _):
         # WHEN Ctrl-C reaches the whole group, as a terminal sends it
         os.killpg(process.pid, signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+        output = _ended_output(process, within_s=60)
         # THEN the stack stops in order: exit 0, no traceback, no process of the group left behind
         assert process.returncode == 0, output
         assert "Traceback" not in output
@@ -54,7 +54,7 @@ def test_terminate_stops_the_stack_as_ctrl_c_does(api: DemoApi) -> None:
     with _local_up_in_own_group(api.url) as (process, _):
         # WHEN only the CLI is sent SIGTERM (`kill PID`, a service manager stopping it)
         process.terminate()
-        output, _ = process.communicate(timeout=60)
+        output = _ended_output(process, within_s=60)
         # THEN it stops as Ctrl-C stops it: exit 0, no traceback, every process it started gone
         assert process.returncode == 0, output
         assert "stopping" in output
@@ -69,7 +69,7 @@ def test_a_terminate_sent_to_the_whole_group_ends_every_process_of_it(api: DemoA
         # the emulator and the workers' processes end on the spot, the CLI stops what is left
         os.killpg(process.pid, signal.SIGTERM)
         # THEN the CLI ends too (it waited for ever on the stop signal of workers that had gone)
-        process.communicate(timeout=90)
+        _ended_output(process, within_s=90)
         _wait_group_gone(process.pid, within_s=10)
 
 
@@ -103,6 +103,8 @@ def _local_up_in_own_group(api_url: str) -> Iterator[tuple[subprocess.Popen[str]
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # A CLI that does not stop is sent SIGABRT (_ended_output): every thread's stack, printed.
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     try:
         assert process.stdout is not None
@@ -113,6 +115,17 @@ def _local_up_in_own_group(api_url: str) -> Iterator[tuple[subprocess.Popen[str]
         if group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def _ended_output(process: subprocess.Popen[str], within_s: float) -> str:
+    """The CLI's output once it has ended; if it has not within `within_s`, the test fails with
+    where each of its threads was (faulthandler's dump on SIGABRT) in the message."""
+    try:
+        return process.communicate(timeout=within_s)[0]
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        output, _ = process.communicate(timeout=30)
+        pytest.fail(f"`fanout local up` still running {within_s:.0f} s after the signal:\n{output}")
 
 
 def _wait_group_gone(group: int, within_s: float) -> None:
