@@ -41,6 +41,10 @@ class Counts:
         self.calls = 0
         self.connections = 0
         self.successes: Counter[str] = Counter()
+        # Answers ready after their client had hung up (its call timed out, or the row was handed
+        # back as a straggler): no one saw the success, so it is not counted as one, as in
+        # infra/demo/api.py; "duplicates" then means Fanout was told twice.
+        self.abandoned = 0
         self.limit = limit  # calls beyond it are answered 429 with Retry-After
         self.refused = 0
         self.admitted_at: list[float] = []  # with a limit: when each admitted call arrived
@@ -51,6 +55,7 @@ class Counts:
             "connections": self.connections,
             "rows_accepted": len(self.successes),
             "duplicates": sum(n - 1 for n in self.successes.values()),
+            "abandoned": self.abandoned,
         }
         if self.limit is not None:
             stats |= {"refused": self.refused, "admitted_at": self.admitted_at}
@@ -122,6 +127,9 @@ class _Connection(asyncio.Protocol):
         asyncio.get_running_loop().call_later(self._latency(), self._answer, key, close)
 
     def _answer(self, key: str, close: bool) -> None:
+        if self._transport is None or self._transport.is_closing():
+            self._counts.abandoned += 1
+            return
         self._counts.successes[key] += 1
         if close:
             self._reply_and_close(_OK)

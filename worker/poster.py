@@ -4,8 +4,8 @@ The request (method, URL, headers, body, outcome rules, auth) is what the job's 
 renders for the row (fanout/rendering.py; today's POST by default). The calls go over one
 kept-alive connection per posting thread and origin (worker/api_connections.py, through
 worker/http1.py: measured in bench/, http.client cost the worker about three times its CPU per
-call at 256 threads a process, and the transports above http.client more). The contract is the same as with `requests`: a timeout on every call, no redirects
-followed, no retries but ours.
+call at 256 threads a process, and the transports above http.client more). The contract is the
+same as with `requests`: a timeout on every call, no redirects followed, no retries but ours.
 """
 
 from __future__ import annotations

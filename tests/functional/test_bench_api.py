@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
 import requests
 
 from fanout.contract import Row
@@ -27,7 +28,26 @@ def test_bench_api_answers_rows_and_counts_calls_and_duplicates() -> None:
             bad = session.post(api.url, data=b"[1]", headers={"Content-Type": "application/json"}, timeout=5)
         # THEN rows and duplicates are counted, and a body that is not an object is refused
         assert bad.status_code == 400
-        assert api.stats() == {"calls": 3, "connections": 2, "rows_accepted": 1, "duplicates": 1}
+        assert api.stats() == {
+            "calls": 3,
+            "connections": 2,
+            "rows_accepted": 1,
+            "duplicates": 1,
+            "abandoned": 0,
+        }
+
+
+def test_an_answer_whose_client_hung_up_is_abandoned_not_a_success() -> None:
+    # GIVEN the API at 0.5 s a call
+    with DemoApiProcess((500.0, 500.0), module="bench.api") as api:
+        # WHEN a client gives up on a call after 0.1 s, then posts the same row again and waits
+        connections = ApiConnections(api.url, 0.1)
+        with pytest.raises(TimeoutError):
+            connections.post(b'{"id": "1"}', {"Idempotency-Key": "j:1"})
+        assert ApiConnections(api.url, 5.0).post(b'{"id": "1"}', {"Idempotency-Key": "j:1"}).status == 200
+        stats = api.stats()
+    # THEN only the answer a client read counts: one row accepted once, one call abandoned
+    assert (stats["calls"], stats["rows_accepted"], stats["duplicates"], stats["abandoned"]) == (2, 1, 0, 1)
 
 
 def test_bench_api_with_a_limit_answers_429_beyond_it_and_says_when_it_admitted() -> None:
