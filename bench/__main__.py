@@ -94,7 +94,8 @@ def end_to_end(csv_path: Path, api_url: str, args: argparse.Namespace) -> dict[s
         _say(f"end to end {n + 1}/{args.repeat}: baseline, {args.baseline_rows} rows at C={TARGET_IN_FLIGHT}")
         base = baseline_run(csv_path, api_url, TARGET_IN_FLIGHT, args.baseline_rows)
         _say(f"end to end {n + 1}/{args.repeat}: fanout run, {args.rows} rows at C={TARGET_IN_FLIGHT}")
-        fan = fanout_run(csv_path, api_url, TARGET_IN_FLIGHT)
+        # ResultsMode all named: without --results, `fanout run` records no results.
+        fan = fanout_run(csv_path, api_url, TARGET_IN_FLIGHT, {"ResultsMode": "all"})
         _say(f"end to end {n + 1}/{args.repeat}: fanout run without results (ResultsMode none)")
         unrecorded = fanout_run(csv_path, api_url, TARGET_IN_FLIGHT, {"ResultsMode": "none"})
         runs.append(

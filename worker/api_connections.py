@@ -11,7 +11,6 @@ call sends and how its errors read stays the contract of worker/poster.py.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import ssl
 import threading
@@ -110,7 +109,7 @@ class ApiConnections:
         connection = opened.get(origin)
         if connection is None:
             connection = opened[origin] = self._open(origin)
-        elif connection.sock is not None and _closed_by_server(connection.sock):
+        elif connection.closed_by_server():
             # An idle connection the server has closed (or sent to unasked): open another
             # rather than fail a call on it. A closed connection connects again on its next call.
             connection.close()
@@ -123,10 +122,3 @@ class ApiConnections:
         if self._tls is None:
             self._tls = ssl.create_default_context()
         return Http1Connection(origin.host, origin.port, self.timeout_s, self._tls)
-
-
-def _closed_by_server(sock: socket.socket) -> bool:
-    """Readable while idle means the server closed it (or broke the protocol)."""
-    poll = select.poll()
-    poll.register(sock, select.POLLIN)
-    return bool(poll.poll(0))

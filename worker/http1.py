@@ -13,6 +13,7 @@ worker/responses.py classifies.
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import ssl
 from collections.abc import Iterator, Mapping
@@ -62,6 +63,8 @@ class Http1Connection:
         self.timeout_s = timeout_s
         self._tls = tls
         self.sock: socket.socket | None = None
+        self._sock_timeout_s: float | None = None  # what the socket has: settimeout is a syscall
+        self._readable: select.poll | None = None  # made once per socket, not per call
         self._buffer = b""
         default_port = 443 if tls is not None else 80
         name = f"[{host}]" if ":" in host else host
@@ -78,7 +81,9 @@ class Http1Connection:
         if self.sock is None:
             self._connect()
         assert self.sock is not None
-        self.sock.settimeout(self.timeout_s)
+        if self._sock_timeout_s != self.timeout_s:
+            self.sock.settimeout(self.timeout_s)
+            self._sock_timeout_s = self.timeout_s
         self.sock.sendall(self._head(method, target, body, headers) + (body or b""))
         status, fields, reusable = self._read_head()
         headers_in = ResponseHeaders(fields)
@@ -91,8 +96,15 @@ class Http1Connection:
             self.close()
         return status, headers_in, answer
 
+    def closed_by_server(self) -> bool:
+        """Whether the open connection, idle between calls, is readable: the server has closed it
+        (or broken the protocol by sending unasked)."""
+        if self._readable is None:
+            return False
+        return bool(self._readable.poll(0))
+
     def close(self) -> None:
-        sock, self.sock, self._buffer = self.sock, None, b""
+        sock, self.sock, self._buffer, self._readable = self.sock, None, b"", None
         if sock is not None:
             sock.close()
 
@@ -102,7 +114,9 @@ class Http1Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tls is not None:
             sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-        self.sock = sock
+        self.sock, self._sock_timeout_s = sock, self.timeout_s
+        self._readable = select.poll()
+        self._readable.register(sock, select.POLLIN)
 
     def _head(self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]) -> bytes:
         lines = [f"{method} {target} HTTP/1.1\r\n", "Accept-Encoding: identity\r\n"]

@@ -38,7 +38,8 @@ def register(commands: Any) -> None:
         type=Path,
         metavar="OUT.csv",
         help="write every row's outcome here (row_number, outcome, http_status, attempts, "
-        "latency_ms, reason, captured fields)",
+        "latency_ms, reason, captured fields); without it the run records none (ResultsMode none: "
+        "the local stack goes with the run)",
     )
     add_request_flag(cmd)
     add_budget_flags(cmd)

@@ -218,10 +218,7 @@ def run(
 
 def check_run(options: RunOptions) -> dict[str, str]:
     """What is checked before anything is attempted; the stack's parameters for the run."""
-    parameters = {
-        **scale_parameters(options.api_url, options.concurrency, options.threads),
-        **options.parameters,
-    }
+    parameters = run_parameters(options)
     if options.request is not None:
         # Before anything touches the network: a credential for a plain-http host is never sent.
         options.request.check_auth(options.api_url, options.secrets)
@@ -234,6 +231,20 @@ def check_run(options: RunOptions) -> dict[str, str]:
     columns = check_csv(options.file, stack_format(parameters).overridden_by(options.file_format))
     if options.request is not None:
         options.request.check_columns(columns)
+    return parameters
+
+
+def run_parameters(options: RunOptions) -> dict[str, str]:
+    """The local stack's parameters for the run: the scale asked for, the user's own, and no
+    per-row results unless --results wants them. The stack goes with the run, so results nobody
+    asked for are never read: writing them cost the workers a result part per ledger write and
+    the run's end the combine (about 10 s a million rows). A user's ResultsMode still wins."""
+    parameters = {
+        **scale_parameters(options.api_url, options.concurrency, options.threads),
+        **options.parameters,
+    }
+    if options.results is None:
+        parameters.setdefault("ResultsMode", MODE_NONE)
     return parameters
 
 

@@ -56,3 +56,22 @@ def test_threshold_flags_travel_as_the_files_metadata_and_bad_ones_are_refused()
     with pytest.raises(SystemExit) as refused:
         parser.parse_args(["drop", "x.csv", "--tolerated-failure-percent", "101"])
     assert refused.value.code == 2
+
+
+def test_a_run_records_results_only_when_asked_for_them_or_told_to() -> None:
+    from pathlib import Path
+
+    from infra.cli.run_job import RunOptions, run_parameters
+
+    # GIVEN runs with and without --results, and one whose user names ResultsMode
+    plain = RunOptions(Path("rows.csv"), "http://127.0.0.1:9/rows", 8, 4)
+    wanted = RunOptions(Path("rows.csv"), "http://127.0.0.1:9/rows", 8, 4, results=Path("out.csv"))
+    told = RunOptions(
+        Path("rows.csv"), "http://127.0.0.1:9/rows", 8, 4, parameters={"ResultsMode": "failures"}
+    )
+    # THEN without --results nothing is recorded (the stack goes with the run), with it the
+    # template's default holds, and a user's own ResultsMode wins either way
+    assert run_parameters(plain)["ResultsMode"] == "none"
+    assert "ResultsMode" not in run_parameters(wanted)
+    assert run_parameters(told)["ResultsMode"] == "failures"
+    assert run_parameters(plain)["ThreadsPerWorker"] == "4"
