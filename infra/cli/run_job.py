@@ -37,7 +37,7 @@ from infra.ops.dashboard_data import read_dashboard, save_last_run
 from infra.ops.dead_letter_access import dead_letters_for
 from infra.ops.dead_letters import DeadLetters
 from infra.ops.results_file import read_results, write_results
-from infra.ops.upload import upload
+from infra.ops.upload import completion_client, upload
 from splitter.compression import is_gzip
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ def drop_file(
     outputs = stack.outputs if isinstance(stack, LocalStack) else stack
     bucket = outputs["DataBucketName"]
     key = INCOMING_PREFIX + path.name
-    version_id, etag = upload(session.client("s3"), path, bucket, key, metadata or {})
+    version_id, etag = upload(
+        session.client("s3"), path, bucket, key, metadata or {}, completing=completion_client(session)
+    )
     return bucket, key, object_version(version_id, etag)
 
 

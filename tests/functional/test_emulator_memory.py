@@ -81,7 +81,7 @@ def test_a_multipart_upload_and_a_get_of_a_big_object_do_not_hold_it(
     emulator, s3 = emulator_s3
     before = peak_resident_bytes(emulator.pid)
     # WHEN the file is uploaded in parts (as fanout drop and run upload it)
-    upload(s3, big_file, BUCKET, "parts.bin", {})
+    upload(s3, big_file, BUCKET, "parts.bin", {}, completing=s3)
     uploaded = peak_resident_bytes(emulator.pid) - before
     # AND read back whole, then a range of it
     received = sum(
