@@ -159,15 +159,45 @@ class MetricIndex:
         self._data: list[Any] | None = None
         self._seen = 0
         self._by_name: dict[tuple[str, str], list[Any]] = {}
+        # The same data by (namespace, name) and then by the datum's set of dimensions: a query
+        # names a few dimensions, and a histogram's buckets or a metric per function are many
+        # datums of few dimension sets.
+        self._by_dimensions: dict[tuple[str, str], dict[frozenset[tuple[str, str]], list[Any]]] = {}
 
     def named(self, data: list[Any], namespace: str, name: str) -> list[Any]:
         with self._lock:
-            if data is not self._data or len(data) < self._seen:
-                self._data, self._seen, self._by_name = data, 0, {}
-            for datum in data[self._seen :]:
-                self._by_name.setdefault((datum.namespace, datum.name), []).append(datum)
-            self._seen = len(data)
+            self._catch_up(data)
             return list(self._by_name.get((namespace, name), ()))
+
+    def having(
+        self, data: list[Any], namespace: str, name: str, dimensions: Iterable[tuple[str, str]]
+    ) -> list[Any]:
+        """The data of that name whose dimensions include every one of `dimensions`, as moto's
+        `MetricDatumBase.filter` selects them (in the order they were put within each set)."""
+        wanted = frozenset(dimensions)
+        with self._lock:
+            self._catch_up(data)
+            groups = self._by_dimensions.get((namespace, name), {})
+            return [datum for key, group in groups.items() if _covers(key, wanted) for datum in group]
+
+    def _catch_up(self, data: list[Any]) -> None:
+        if data is not self._data or len(data) < self._seen:
+            self._data, self._seen, self._by_name, self._by_dimensions = data, 0, {}, {}
+        for datum in data[self._seen :]:
+            named = (datum.namespace, datum.name)
+            self._by_name.setdefault(named, []).append(datum)
+            key = frozenset((d.name, d.value) for d in datum.dimensions)
+            self._by_dimensions.setdefault(named, {}).setdefault(key, []).append(datum)
+        self._seen = len(data)
+
+
+def _covers(key: frozenset[tuple[str, str]], wanted: frozenset[tuple[str, str]]) -> bool:
+    """Whether a datum with dimensions `key` has every one `wanted`, as moto's `Dimension`
+    compares them (a dimension without a value matches any value of its name)."""
+    if wanted <= key:
+        return True
+    unvalued = {name for name, value in key if value is None}
+    return all(pair in key or pair[0] in unvalued for pair in wanted)
 
 
 class _NamedMetrics:
@@ -231,10 +261,30 @@ def _metrics_found_by_name() -> None:
         index = indexes.setdefault(backend, MetricIndex())
         return _NamedMetrics(backend, index.named(backend.metric_data, namespace, name))
 
-    def get_metric_statistics(self: Any, namespace: str, metric_name: str, *args: Any, **kwargs: Any) -> Any:
-        return statistics(
-            named(self, namespace, metric_name) or self, namespace, metric_name, *args, **kwargs
-        )
+    def get_metric_statistics(
+        self: Any,
+        namespace: str,
+        metric_name: str,
+        start_time: Any,
+        end_time: Any,
+        period: int,
+        stats: list[str],
+        dimensions: list[dict[str, str]],
+        unit: str | None = None,
+    ) -> Any:
+        view = named(self, namespace, metric_name)
+        if view is None or any(d.get("Value") is None for d in dimensions):
+            view, given = view or self, dimensions
+        else:
+            # Only the datums with these dimensions, found by their set; moto's filter, which
+            # compares each datum's dimensions one by one, then has nothing left to drop.
+            pairs = [(d["Name"], d["Value"]) for d in dimensions]
+            index = indexes.setdefault(self, MetricIndex())
+            view, given = (
+                _NamedMetrics(self, index.having(self.metric_data, namespace, metric_name, pairs)),
+                [],
+            )
+        return statistics(view, namespace, metric_name, start_time, end_time, period, stats, given, unit)
 
     def get_filtered_metrics(
         self: Any, metric_name: str | None, namespace: str | None, dimensions: list[dict[str, str]]

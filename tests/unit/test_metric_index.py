@@ -80,3 +80,27 @@ def test_list_metrics_over_one_names_data_keeps_what_moto_keeps_in_the_same_orde
             ):
                 expected = _moto_list_filter(data, namespace, name, dimensions)
                 assert first_of_each(named, dimensions) == expected
+
+
+def test_data_with_given_dimensions_are_the_ones_moto_s_filter_keeps() -> None:
+    # GIVEN data of several names and dimension sets, a histogram's among them
+    data: list[Any] = _mixed(500, seed=3)
+    data.append(MetricDatum("Fanout", "ApiLatency", 1.0, [{"Name": "FunctionName", "Value": None}], NOW))
+    index = MetricIndex()
+    queries: list[list[tuple[str, str]]] = [
+        [],
+        [("FunctionName", "fanout-worker")],
+        [("FunctionName", "fanout-worker"), ("LatencyBucketMs", "12.5")],
+        [("LatencyBucketMs", "13.8")],
+        [("QueueName", "work")],
+        [("FunctionName", "nobody")],
+    ]
+    for namespace in ("Fanout", "Fanout/Histogram"):
+        for name in ("ApiLatency", "RowsPosted"):
+            for query in queries:
+                # WHEN the index is asked for the data that has the query's dimensions
+                found = index.having(data, namespace, name, query)
+                # THEN it holds exactly what moto's own filter keeps of that name's data
+                wanted = [{"Name": k, "Value": v} for k, v in query]
+                expected = [d for d in index.named(data, namespace, name) if d.filter(None, None, wanted)]
+                assert sorted(map(id, found)) == sorted(map(id, expected))
