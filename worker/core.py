@@ -131,11 +131,14 @@ class Worker:
         watch = JobWatch(self._jobs, self._reporter, self._concurrency)
         flusher = LedgerFlusher(self._ledger, recorder=self._recorder, watch=watch)
         run = _Invocation(flusher, watch, Delivery(self._pool, self._poster, self._timer))
+        records = event.get("Records", [])
         try:
-            with self._fleet.posting() if self._fleet else nullcontext():
-                return self._handle(event, context, run)
+            readable, unreadable = _parse_all(records)
+            # Its share of the API's budget follows the rows it has to post (worker/fleet.py).
+            rows = sum(len(message.rows) for _, message in readable.values())
+            with self._fleet.posting(rows) if self._fleet else nullcontext():
+                return self._handle(readable, unreadable, context, run, event)
         except Exception as exc:
-            records = event.get("Records", [])
             self._failures.retry_soon([SQSRecord(r) for r in records], exc, _job_ids(records))
             raise
         finally:
@@ -147,9 +150,14 @@ class Worker:
             tally.sample(metrics.BATCH_DURATION, [(time.perf_counter() - started) * 1000.0])
             self._metrics_target.publish(tally)
 
-    def _handle(self, event: dict[str, Any], context: Any, run: _Invocation) -> dict[str, Any]:
-        records = event.get("Records", [])
-        readable, unreadable = _parse_all(records)
+    def _handle(
+        self,
+        readable: dict[str, tuple[dict[str, Any], WorkMessage]],
+        unreadable: list[tuple[dict[str, Any], str]],
+        context: Any,
+        run: _Invocation,
+        event: dict[str, Any],
+    ) -> dict[str, Any]:
         self._dead_letter_unreadable(unreadable)
         post_by = lambda_deadline(time_left(context, LAMBDA_MAX_TIMEOUT_S))
         messages = self._start(readable, post_by, run)

@@ -1,11 +1,22 @@
 """The execution environments posting now, counted in one DynamoDB item, one write a second each.
 
 Lambdas share no memory, so an environment learns how many others are posting from the ledger
-table: while it has an invocation under way, it adds one to the current second's counter of the
-`#fleet` item once a second and reads the item back in the same call (UpdateItem, ALL_NEW). The
-previous second's counter is then complete: the environments that posted a second ago. The
-current one tells the environment its place among those counted so far this second, which its
-limiter uses to take its own slots of the fleet's pacing (worker/throttle.py).
+table: while it has an invocation under way, it adds its members to the current second's counter
+of the `#fleet` item once a second and reads the item back in the same call (UpdateItem,
+ALL_NEW). The previous second's counter is then complete: the members that posted a second ago.
+The current one tells the environment where its members stand among those counted so far this
+second, which its limiter uses to take its own slots of the fleet's pacing (worker/throttle.py).
+
+An environment counts one member per row its invocation has to post, so the budget is shared in
+proportion to the work each has, and they run out of rows together. Its next invocation usually
+has another number of rows: counted anew, it also restates what it counted a second ago (one
+ADD more in the same call), so the others do not reckon for a second with a fleet that is no
+longer there (measured at R = 1,000: a second at 0.61 of the rate at each round of invocations,
+when every environment's batch shrank from 1,000 rows to about 610). Counted one each, the
+environments with smaller batches ran out first and each departure cost the fleet a second or
+more of the leaver's share: at R = 100 a 2,400-row job reached four environments with 330 to
+900 rows each, and three departures in the middle of the run cost 7 % of its rate
+(bench/README.md).
 
 An environment that stops posting (no invocation for `LINGER_S`) takes itself out of the
 counters it is in, so the others take its share at their next renewal, within a second. Left to
@@ -60,22 +71,30 @@ _LEAVE_SLACK_S = 0.01
 
 @dataclass(frozen=True)
 class Fleet:
-    """Environments posting (this one included) and this one's place among them (from 0)."""
+    """Members counted in the fleet (this environment's included), the place of this environment's
+    first member among them (from 0), and how many members it counts."""
 
     size: int
     rank: int
     # How many times this environment has joined the fleet (FleetWatch): a new epoch means it
     # was out of the count, and the others took its share meanwhile.
     epoch: int = 0
+    members: int = 1
+
+    @property
+    def share(self) -> float:
+        """This environment's part of the fleet."""
+        return self.members / max(self.size, self.rank + self.members)
 
 
 class FleetCounter(Protocol):
-    def count(self, second: int) -> Fleet | None:
-        """Counts this environment in `second`; the fleet, or None before one full second is known."""
+    def count(self, second: int, members: int, restated: int = 0) -> Fleet | None:
+        """Counts this environment's `members` in `second` (and `restated` more in the second before,
+        where it counted others); the fleet, or None before one full second is known."""
         ...
 
-    def leave(self, seconds: list[int]) -> None:
-        """Takes this environment out of the counters of `seconds`, where it was counted."""
+    def leave(self, counted: list[tuple[int, int]]) -> None:
+        """Takes this environment out of the counters it was counted in: (second, members) each."""
         ...
 
 
@@ -84,17 +103,21 @@ class DynamoFleetCounter:
         self._dynamodb = dynamodb
         self._table = table
 
-    def count(self, second: int) -> Fleet | None:
+    def count(self, second: int, members: int, restated: int = 0) -> Fleet | None:
         stale = {f"#s{n}": f"n{second - n}" for n in range(KEPT_SECONDS, STALE_SECONDS + 1)}
+        names = {"#now": f"n{second}", **stale}
+        values = {":members": {"N": str(members)}, ":expires": {"N": str(second + EXPIRY_S)}}
+        add = "#now :members"
+        if restated:
+            names["#before"] = f"n{second - 1}"
+            values[":restated"] = {"N": str(restated)}
+            add += ", #before :restated"
         answer = self._dynamodb.update_item(
             TableName=self._table,
             Key={"message": {"S": FLEET_KEY}},
-            UpdateExpression=f"ADD #now :one SET expires_at = :expires REMOVE {', '.join(stale)}",
-            ExpressionAttributeNames={"#now": f"n{second}", **stale},
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":expires": {"N": str(second + EXPIRY_S)},
-            },
+            UpdateExpression=f"ADD {add} SET expires_at = :expires REMOVE {', '.join(stale)}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
         item = answer.get("Attributes", {})
@@ -102,18 +125,19 @@ class DynamoFleetCounter:
         before = item.get(f"n{second - 1}")
         if before is None:
             return None
-        return Fleet(max(int(before["N"]), now), now - 1)
+        return Fleet(max(int(before["N"]), now), now - members, members=members)
 
-    def leave(self, seconds: list[int]) -> None:
-        if not seconds:
+    def leave(self, counted: list[tuple[int, int]]) -> None:
+        if not counted:
             return
-        names = {f"#s{n}": f"n{second}" for n, second in enumerate(seconds)}
+        names = {f"#s{n}": f"n{second}" for n, (second, _) in enumerate(counted)}
+        values = {f":m{n}": {"N": str(-members)} for n, (_, members) in enumerate(counted)}
         self._dynamodb.update_item(
             TableName=self._table,
             Key={"message": {"S": FLEET_KEY}},
-            UpdateExpression=f"ADD {', '.join(f'{name} :minus' for name in names)}",
+            UpdateExpression=f"ADD {', '.join(f'#s{n} :m{n}' for n in range(len(counted)))}",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={":minus": {"N": "-1"}},
+            ExpressionAttributeValues=values,
         )
 
 
@@ -126,24 +150,31 @@ class FleetWatch:
         counter: FleetCounter,
         clock: Callable[[], float] = time.time,
         offset_s: float | None = None,
+        renewing: bool = True,
     ) -> None:
+        """`renewing`: keep the count on a thread of its own (False: the caller calls renew)."""
         self._counter = counter
+        self._renewing = renewing
         self._clock = clock
         self._offset_s = random.uniform(*OFFSET_RANGE_S) if offset_s is None else offset_s
         self._changed = threading.Condition()
-        self._active = 0
-        self._counted: list[int] = []  # the seconds this environment is counted in, the last two
+        self._active: list[int] = []  # the members of each invocation under way
+        self._members = 1  # what it counts: its invocations' rows (the last one's while it lingers)
+        self._counted: list[tuple[int, int]] = []  # (second, members) it is counted in, the last two
         self._thread: threading.Thread | None = None
         self._ended = -LINGER_S  # when the last invocation ended
         self._epoch = 0  # how many times this environment joined the fleet
         self.fleet: Fleet | None = None  # None: not yet known (the limiter assumes the maximum)
 
     @contextmanager
-    def posting(self) -> Iterator[None]:
-        """Around an invocation: counted in every second of it, and for `LINGER_S` after."""
+    def posting(self, rows: int = 1) -> Iterator[None]:
+        """Around an invocation of `rows` to post: counted in every second of it (as that many
+        members, from its next renewal), and for `LINGER_S` after."""
+        members = max(1, rows)
         with self._changed:
-            self._active += 1
-            if self._thread is None:
+            self._active.append(members)
+            self._members = sum(self._active)
+            if self._thread is None and self._renewing:
                 self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)
                 self._thread.start()
             self._changed.notify_all()
@@ -151,7 +182,8 @@ class FleetWatch:
             yield
         finally:
             with self._changed:
-                self._active -= 1
+                self._active.remove(members)
+                self._members = sum(self._active) or members
                 self._ended = self._clock()
                 self._changed.notify_all()
 
@@ -160,14 +192,18 @@ class FleetWatch:
 
     def renew(self) -> None:
         """Counts this environment in the current second, once (joining the fleet if it is out)."""
-        second = int(self._clock())
-        if self._counted and second == self._counted[-1]:
+        second, members = int(self._clock()), self._members
+        if self._counted and second == self._counted[-1][0]:
             return
         if not self._counted:
             self._epoch += 1
-        self._counted = [*self._counted[-1:], second]
+        last = self._counted[-1] if self._counted else (0, members)
+        restated = members - last[1] if last[0] == second - 1 else 0
+        # After the call it counts as `members` in both seconds, as far as it knows (leave()).
+        earlier = [(last[0], last[1] + restated)] if self._counted else []
+        self._counted = [*earlier, (second, members)]
         try:
-            fleet = self._counter.count(second)
+            fleet = self._counter.count(second, members, restated)
         except (ClientError, BotoCoreError):
             # The limiter goes on with the last count: a missed second costs pacing, not rows.
             log.warning("could not count this environment in the fleet", exc_info=True)
@@ -179,7 +215,7 @@ class FleetWatch:
         """Out of the counters the others read (this second's and the last): they take its share
         at their next renewal. Its next `renew` joins the fleet again, in a new epoch."""
         second = int(self._clock())
-        counted, self._counted = [s for s in self._counted if s >= second - 1], []
+        counted, self._counted = [c for c in self._counted if c[0] >= second - 1], []
         self.fleet = None
         try:
             self._counter.leave(counted)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from infra.cli.flags import add_scale_flags, positive_int
+from infra.cli.flags import add_scale_flags, positive_int, threads_for
 from infra.demo.job import DEMO_ROWS, demo
 
 
@@ -24,4 +24,4 @@ def register(commands: Any) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    return demo(args.rows, args.concurrency, args.threads, args.processes)
+    return demo(args.rows, args.concurrency, threads_for(args), args.processes)

@@ -7,6 +7,7 @@ knows which command runs, and `fanout run` starts the emulator right after parsi
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,14 @@ from infra.local.template import load_template
 # Four workers a core, eight threads each: 64 calls in flight on a 2-core machine.
 DEFAULT_CONCURRENCY = 4 * (os.cpu_count() or 2)
 # The template's: a local run posts with as many threads per invocation as a deployed stack.
-DEFAULT_THREADS = int(load_template()["Parameters"]["ThreadsPerWorker"]["Default"])
+_THREADS_PARAMETER = load_template()["Parameters"]["ThreadsPerWorker"]
+DEFAULT_THREADS = int(_THREADS_PARAMETER["Default"])
+MAX_THREADS = int(_THREADS_PARAMETER["MaxValue"])
+# The call time a rate budget's default threads are sized for (the story's API took 30-80 ms).
+# Little's law: R calls a second of L seconds each need R x L calls in flight, and an environment
+# that has no thread free when its pacing slot comes loses the slot. Measured at --max-rps 1000
+# against a 30-80 ms API (bench/README.md): 64 calls in flight held 0.85-0.89 R, 104 0.93 R.
+BUDGET_CALL_S = 0.1
 
 
 def stack_command(
@@ -107,9 +115,9 @@ def add_scale_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--threads",
         type=positive_int,
-        default=DEFAULT_THREADS,
         metavar="N",
-        help=f"rows each worker invocation posts at once (default {DEFAULT_THREADS})",
+        help=f"rows each worker invocation posts at once (default {DEFAULT_THREADS}; with --max-rps R, at "
+        f"least enough for R calls of {BUDGET_CALL_S * 1000:.0f} ms: R x {BUDGET_CALL_S:g} / --concurrency)",
     )
     cmd.add_argument(
         "--processes",
@@ -119,6 +127,15 @@ def add_scale_flags(cmd: argparse.ArgumentParser) -> None:
         f"interpreter as on Lambda; 1 runs them all in this one (default {DEFAULT_PROCESSES}, one per CPU; "
         "for a small file at most one per work message it makes)",
     )
+
+
+def threads_for(args: argparse.Namespace) -> int:
+    """--threads, or the default: the template's, or more where a rate budget needs them."""
+    if args.threads:
+        return int(args.threads)
+    max_rps = getattr(args, "max_rps", None) or 0.0
+    needed = math.ceil(max_rps * BUDGET_CALL_S / max(1, args.concurrency))
+    return int(min(MAX_THREADS, max(DEFAULT_THREADS, needed)))
 
 
 def parameter_override(text: str) -> tuple[str, str]:
@@ -239,7 +256,7 @@ def add_budget_flags(cmd: argparse.ArgumentParser) -> None:
 
 def stack_parameters(args: argparse.Namespace) -> dict[str, str]:
     """Template parameters from the scale and budget flags, then any --param overrides."""
-    parameters = scale_parameters(args.api_url, args.concurrency, args.threads)
+    parameters = scale_parameters(args.api_url, args.concurrency, threads_for(args))
     if args.max_in_flight:
         parameters["MaxCallsInFlight"] = str(args.max_in_flight)
     if args.max_rps:

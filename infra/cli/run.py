@@ -17,6 +17,7 @@ from infra.cli.flags import (
     format_metadata,
     given_secrets,
     stack_parameters,
+    threads_for,
 )
 from infra.local.emulator import Emulator
 
@@ -61,7 +62,7 @@ def execute(args: argparse.Namespace) -> int:
             args.file,
             args.api_url,
             args.concurrency,
-            args.threads,
+            threads_for(args),
             args.report,
             stack_parameters(args),
             format_metadata(args),

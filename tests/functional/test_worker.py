@@ -199,3 +199,27 @@ def test_a_stalled_call_is_handed_back_and_its_row_posted_once_on_the_next_deliv
     assert api.attempts[f"{JOB}:7"] == 2
     assert set(api.successes.values()) == {1} and len(api.successes) == 80
     assert job(session, stack).rows_posted == 80
+
+
+def test_with_a_budget_an_invocation_counts_its_rows_in_the_fleet_while_it_posts(
+    session: boto3.Session, stack: LocalStack, api: DemoApi
+) -> None:
+    # GIVEN a budget of calls a second, and an API that looks at the fleet's item as rows arrive
+    seen: list[set[int]] = []
+    dynamodb = session.client("dynamodb")
+
+    def look(call: Call) -> Reply:
+        if call.key.endswith(":30") and not seen:
+            item = dynamodb.get_item(
+                TableName=stack.outputs["LedgerTableName"], Key={"message": {"S": "#fleet"}}
+            ).get("Item", {})
+            seen.append({int(value["N"]) for name, value in item.items() if name.startswith("n")})
+        return Reply()
+
+    api.decide = look
+    received = setup_job(session, stack, [message(1, 1, 30), message(2, 31, 30), message(3, 61, 5)])
+    # WHEN one worker invocation posts the three messages' 65 rows
+    assert invoke(session, stack, received, MAX_CALLS_PER_SECOND="30000") == {"batchItemFailures": []}
+    # THEN while it posted, its environment was counted as 65 members: a share for each row
+    assert seen and 65 in seen[0]
+    assert sorted(api.successes) == sorted(f"{JOB}:{n}" for n in range(1, 66))

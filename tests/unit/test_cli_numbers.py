@@ -44,6 +44,27 @@ def test_a_runs_scale_sets_the_template_parameters_the_splitter_and_workers_read
     assert scale_parameters("http://127.0.0.1:9/rows", 1, 4)["WorkerReservedConcurrency"] == "2"
 
 
+def test_a_rate_budget_gets_threads_enough_for_its_calls_unless_threads_are_given() -> None:
+    from infra.cli.flags import stack_parameters, threads_for
+
+    parser = build_parser()
+
+    def run_args(*flags: str) -> argparse.Namespace:
+        return parser.parse_args(["run", "x.csv", "--api-url", "http://127.0.0.1:9/rows", *flags])
+
+    # GIVEN no budget: the template's 8 threads
+    assert threads_for(run_args("--concurrency", "8")) == 8
+    # WHEN 1,000 calls a second are asked of 8 environments: 100 calls in flight at 100 ms a call
+    wide = run_args("--concurrency", "8", "--max-rps", "1000")
+    # THEN each posts with 13 threads, and the stack is told so
+    assert threads_for(wide) == 13
+    assert stack_parameters(wide)["ThreadsPerWorker"] == "13"
+    # AND a small budget keeps the default, a user's --threads wins, and the template's bound holds
+    assert threads_for(run_args("--concurrency", "8", "--max-rps", "100")) == 8
+    assert threads_for(run_args("--concurrency", "8", "--max-rps", "1000", "--threads", "4")) == 4
+    assert threads_for(run_args("--concurrency", "2", "--max-rps", "100000")) == 256
+
+
 def test_threshold_flags_travel_as_the_files_metadata_and_bad_ones_are_refused() -> None:
     parser = build_parser()
     args = parser.parse_args(

@@ -4,7 +4,7 @@ from collections.abc import Callable
 import pytest
 
 from worker.fleet import Fleet, FleetWatch
-from worker.throttle import PACING_SHARE, SLOW_START_FRACTION, AdaptiveLimiter, Budget
+from worker.throttle import PACING_SHARE, SLOW_START_FRACTION, AdaptiveLimiter, Budget, slot_member
 
 
 class Clock:
@@ -48,10 +48,11 @@ def fleet_of(size: int, rank: int) -> Callable[[], Fleet | None]:
 
 def test_the_in_flight_budget_is_shared_by_the_environments_posting() -> None:
     budget = Budget(in_flight=600, per_second=0, max_concurrency=300, threads=8)
-    assert budget.window(300) == 2
-    assert budget.window(150) == 4
-    assert budget.window(10) == 8  # never more than the environment's threads
-    assert Budget(100, 0, 300, 8).window(300) == 1  # at least one call
+    assert budget.window(1 / 300) == 2
+    assert budget.window(1 / 150) == 4
+    assert budget.window(Fleet(size=600, rank=0, members=4).share) == 4  # its members' part
+    assert budget.window(1 / 10) == 8  # never more than the environment's threads
+    assert Budget(100, 0, 300, 8).window(1 / 300) == 1  # at least one call
     assert Budget(0, 0, 300, 8).window(1) == 8  # no budget: the threads
     assert not Budget(0, 0, 300, 8).shared and Budget(0, 5.0, 300, 8).shared
 
@@ -68,27 +69,67 @@ def test_until_the_fleet_is_counted_an_environment_takes_the_share_of_the_maximu
     assert limiter.window <= 20  # grows towards 40 / 2 now, one call per window of successes
 
 
-def test_the_fleets_calls_are_evenly_spaced_each_environment_in_its_own_slots() -> None:
-    clock = Clock()
-    limiters = [
-        AdaptiveLimiter(Budget(0, 100.0, 10, 8), fleet_of(4, rank), clock, clock.sleep) for rank in range(4)
-    ]
-    while any(limiter._slow_start for limiter in limiters):
-        for limiter in limiters:
-            starts(limiter, clock, 1)
-    # Each environment's calls come one fleet's worth of slots apart, on its own slots.
+def fleet_calls(fleets: list[Fleet], seconds: float) -> dict[int, list[int]]:
+    """Slot numbers of each environment's calls at full rate over `seconds`. Each has a clock of
+    its own, started together: environments sleep at once, not in turn."""
     slot_s = 1 / (100 * PACING_SHARE)
-    times: dict[int, list[float]] = {rank: [] for rank in range(4)}
-    for _ in range(20):
-        for rank, limiter in enumerate(limiters):
-            times[rank] += starts(limiter, clock, 1)
-    for rank, seen in times.items():
-        slots = [round(t / slot_s) for t in seen]
-        assert {s % 4 for s in slots} == {rank}
-        assert all(b - a == 4 for a, b in itertools.pairwise(slots[5:]))
-    merged = sorted(t for seen in times.values() for t in seen[5:])
-    gaps = {round((b - a) / slot_s, 6) for a, b in itertools.pairwise(merged)}
-    assert gaps == {1.0}  # no burst: the fleet as a whole, one call a slot
+    seen: dict[int, list[int]] = {}
+    for n, fleet in enumerate(fleets):
+        clock = Clock()
+        limiter = AdaptiveLimiter(Budget(0, 100.0, 10, 8), lambda f=fleet: f, clock, clock.sleep)
+        full_rate(limiter, clock)
+        began = clock.now = 2000.0
+        seen[n] = []
+        while clock.now < began + seconds:
+            seen[n] += [round(t / slot_s) for t in starts(limiter, clock, 1)]
+    return seen
+
+
+def test_the_fleets_calls_are_evenly_spaced_each_environment_in_its_own_slots() -> None:
+    seen = fleet_calls([Fleet(4, rank) for rank in range(4)], seconds=4.0)
+    for n, slots in seen.items():
+        assert all(slot_member(slot, 4) == n for slot in slots)  # its own slots only
+        assert len(slots) == pytest.approx(4.0 * 100 * PACING_SHARE / 4, abs=2)  # an equal share each
+    merged = sorted(slot for slots in seen.values() for slot in slots)
+    assert len(set(merged)) == len(merged)  # no slot taken twice: no burst
+    gaps = [b - a for a, b in itertools.pairwise(merged)]
+    # the fleet as a whole, one call a slot: an environment passes over one of its own now and
+    # then (its slots are unevenly spaced) but takes the next, never falling behind its rate
+    assert sum(gaps) / len(gaps) == pytest.approx(1.0, abs=0.05) and max(gaps) <= 4
+
+
+def test_an_environment_with_more_rows_to_post_takes_more_of_the_slots() -> None:
+    # GIVEN one environment counted with 300 rows to post and another with 100
+    seen = fleet_calls([Fleet(400, 0, members=300), Fleet(400, 300, members=100)], seconds=4.0)
+    # THEN each takes its own slots, three to one, and the fleet's calls are still one a slot
+    assert all(slot_member(slot, 400) >= 300 for slot in seen[1])
+    assert all(slot_member(slot, 400) < 300 for slot in seen[0])
+    assert len(seen[0]) / len(seen[1]) == pytest.approx(3.0, rel=0.05)
+    merged = sorted(slot for slots in seen.values() for slot in slots)
+    assert len(set(merged)) == len(merged)
+    assert (merged[-1] - merged[0]) / len(merged) == pytest.approx(1.0, abs=0.05)
+
+
+def test_slots_spread_any_run_of_members_evenly_over_time() -> None:
+    # A run of 10 members of 1,000 owns about 1 slot in 100, and never waits much longer for one.
+    owned = [slot for slot in range(100_000) if 500 <= slot_member(slot, 1000) < 510]
+    assert len(owned) == pytest.approx(1000, rel=0.02)
+    assert max(b - a for a, b in itertools.pairwise(owned)) <= 300
+
+
+def test_more_rows_than_last_counted_keep_the_rate_and_grow_into_the_share() -> None:
+    """A new batch of more rows: the others counted its old members this second, so its rate
+    grows from where it was, as a newcomer's would, not at once."""
+    clock = Clock()
+    fleet = [Fleet(2, 1, epoch=1, members=1)]
+    limiter = AdaptiveLimiter(Budget(0, 40.0, 1, 8), lambda: fleet[0], clock, clock.sleep)
+    full_rate(limiter, clock)
+    before = limiter.rate
+    fleet[0] = Fleet(4, 1, epoch=1, members=3)
+    starts(limiter, clock, 1)
+    assert limiter.rate == pytest.approx(before, rel=0.05)
+    full_rate(limiter, clock)
+    assert limiter.rate == pytest.approx(40 * PACING_SHARE * 3 / 4)
 
 
 def test_slow_start_doubles_each_second_up_to_the_share() -> None:
@@ -191,11 +232,11 @@ def test_an_environment_is_counted_once_a_second_while_it_posts() -> None:
     counted: list[int] = []
 
     class Counter:
-        def count(self, second: int) -> Fleet | None:
+        def count(self, second: int, members: int, restated: int = 0) -> Fleet | None:
             counted.append(second)
             return None if len(counted) == 1 else Fleet(3, 1)
 
-        def leave(self, seconds: list[int]) -> None:
+        def leave(self, counted: list[tuple[int, int]]) -> None:
             raise AssertionError("it did not stop posting")
 
     clock = Clock(now=50.2)
@@ -216,14 +257,16 @@ class RecordingCounter:
     def __init__(self, others: int = 2) -> None:
         self.others = others
         self.counted: list[int] = []
-        self.left: list[list[int]] = []
+        self.restated: list[int] = []
+        self.left: list[list[tuple[int, int]]] = []
 
-    def count(self, second: int) -> Fleet | None:
+    def count(self, second: int, members: int, restated: int = 0) -> Fleet | None:
         self.counted.append(second)
-        return Fleet(self.others + 1, self.others)
+        self.restated.append(restated)
+        return Fleet(self.others + members, self.others, members=members)
 
-    def leave(self, seconds: list[int]) -> None:
-        self.left.append(seconds)
+    def leave(self, counted: list[tuple[int, int]]) -> None:
+        self.left.append(counted)
 
 
 def test_an_environment_that_stops_posting_leaves_the_counters_the_others_read() -> None:
@@ -236,7 +279,7 @@ def test_an_environment_that_stops_posting_leaves_the_counters_the_others_read()
     assert watch.current() == Fleet(3, 2, epoch=1)
     clock.now = 62.9
     watch.leave()
-    assert counter.left == [[61, 62]]
+    assert counter.left == [[(61, 1), (62, 1)]]
     assert watch.current() is None  # not known until it is counted again
     # WHEN it posts again, in the same second
     watch.renew()
@@ -252,7 +295,7 @@ def test_leaving_a_second_later_takes_it_out_of_the_last_second_only() -> None:
     watch.renew()
     clock.now = 71.7  # its renewal of second 71 not yet made
     watch.leave()
-    assert counter.left == [[70]]
+    assert counter.left == [[(70, 1)]]
 
 
 def test_a_call_woken_late_for_its_slot_takes_a_later_one() -> None:
@@ -273,3 +316,24 @@ def test_a_call_woken_late_for_its_slot_takes_a_later_one() -> None:
     slot_s = 1 / (100 * PACING_SHARE)
     assert len(slept) == 2
     assert round(started / slot_s) % 2 == 1 and started == pytest.approx(round(started / slot_s) * slot_s)
+
+
+def test_an_environment_counts_its_rows_and_restates_the_last_second_for_a_new_batch() -> None:
+    counter = RecordingCounter()
+    clock = Clock(now=80.5)
+    watch = FleetWatch(counter, clock=clock, renewing=False)
+    # GIVEN an invocation of 1,000 rows, counted in second 80
+    with watch.posting(1000):
+        watch.renew()
+    assert watch.current() == Fleet(1002, 2, epoch=1, members=1000)
+    # WHEN its next invocation has 610 rows, counted in second 81
+    clock.now = 81.5
+    with watch.posting(610):
+        watch.renew()
+    # THEN it counts 610 members, and takes the 390 it no longer has out of second 80
+    assert watch.current() == Fleet(612, 2, epoch=1, members=610)
+    assert counter.restated == [0, -390]
+    # AND leaving (within second 81) takes out what each second now holds of it
+    clock.now = 81.9
+    watch.leave()
+    assert counter.left == [[(80, 610), (81, 610)]]
