@@ -82,9 +82,14 @@ class Fleet:
     members: int = 1
 
     @property
+    def members_counted(self) -> int:
+        """The fleet's members as this environment reckons them: its own counted in, at least."""
+        return max(self.size, self.rank + self.members)
+
+    @property
     def share(self) -> float:
         """This environment's part of the fleet."""
-        return self.members / max(self.size, self.rank + self.members)
+        return self.members / self.members_counted
 
 
 class FleetCounter(Protocol):
@@ -195,12 +200,15 @@ class FleetWatch:
         second, members = int(self._clock()), self._members
         if self._counted and second == self._counted[-1][0]:
             return
-        if not self._counted:
+        restated, earlier = 0, []
+        if self._counted:
+            last_second, last_members = self._counted[-1]
+            if last_second == second - 1:
+                restated = members - last_members
+            # After the call it counts as `members` in both seconds, as far as it knows (leave()).
+            earlier = [(last_second, last_members + restated)]
+        else:
             self._epoch += 1
-        last = self._counted[-1] if self._counted else (0, members)
-        restated = members - last[1] if last[0] == second - 1 else 0
-        # After the call it counts as `members` in both seconds, as far as it knows (leave()).
-        earlier = [(last[0], last[1] + restated)] if self._counted else []
         self._counted = [*earlier, (second, members)]
         try:
             fleet = self._counter.count(second, members, restated)

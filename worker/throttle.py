@@ -207,7 +207,7 @@ class AdaptiveLimiter:
         """The first of this environment's slots at or after `when` that it has not taken yet."""
         slot_s = 1.0 / (self._budget.per_second * PACING_SHARE)
         first = slot = max(math.ceil(when / slot_s - _SLOT_EPSILON), self._last_slot + 1)
-        size = max(fleet.size, fleet.rank + fleet.members)
+        size = fleet.members_counted
         while not fleet.rank <= slot_member(slot, size) < fleet.rank + fleet.members:
             slot += 1
             if slot - first > MAX_SLOT_SEARCH:
