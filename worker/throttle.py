@@ -66,6 +66,8 @@ LATE_S = 0.02
 RESLOTS = 3
 # Rounding of slot numbers (a start time a hair past its slot is that slot).
 _SLOT_EPSILON = 1e-6
+# Rounding of an in-flight share (600 x 1/300 computed as 1.9999... is 2 calls).
+_SHARE_EPSILON = 1e-9
 # Fibonacci hashing: 2^64 over the golden ratio, odd; a slot's member is its product's top bits.
 _GOLDEN_64 = 0x9E3779B97F4A7C15
 _MASK_64 = (1 << 64) - 1
@@ -92,7 +94,7 @@ class Budget:
         """Calls in flight one environment may have with `share` of the budget (of 1)."""
         if not self.in_flight:
             return self.threads
-        return min(self.threads, max(1, math.floor(self.in_flight * share + _SLOT_EPSILON)))
+        return min(self.threads, max(1, math.floor(self.in_flight * share + _SHARE_EPSILON)))
 
 
 class Permit:
